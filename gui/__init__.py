@@ -1,0 +1,1 @@
+"""PyQt6 studio (installed as ``star_plugin.gui``)."""

@@ -1,0 +1,1 @@
+"""Bundled default models and morph presets (installed as ``star_plugin.presets``)."""

@@ -1,0 +1,1 @@
+"""Corpus building and trainers (installed as ``star_plugin.training``)."""
