@@ -1,0 +1,116 @@
+"""The one configuration of a STAR-VAE, stored as ``config.json`` beside the weights."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List
+
+from .errors import ConfigError
+
+CONFIG_VERSION = 1
+FAMILIES = ("waveform", "spectral")
+BACKBONES = ("mamba", "cnn")
+
+
+@dataclass
+class VAEConfig:
+    """Architecture, audio format and STAR regulariser settings of one model.
+
+    Families: ``waveform`` is the paper's model (strided residual CNN on samples, Snake
+    activations); ``spectral`` is the real-time model (fixed STFT analysis, a CNN at the STFT
+    frame rate, an inverse-STFT head with overlap-add, in the manner of Vocos). Backbones:
+    ``mamba`` puts a Mamba stack at the latent rate; ``cnn`` a plain residual CNN (ablation).
+    """
+
+    name: str = "star-vae"
+    family: str = "spectral"
+    backbone: str = "mamba"
+    causal: bool = True
+    sample_rate: int = 44100
+    audio_channels: int = 1
+    latent_channels: int = 32
+    structure_channels: int = 8  # K: channels [0, K) are structure, [K, C) texture
+    # waveform family: base width and the downsampling strides (hop = product of strides)
+    width: int = 32
+    max_width: int = 512
+    strides: List[int] = field(default_factory=lambda: [2, 4, 8, 8])
+    # spectral family: STFT size and hop, then strides over STFT frames
+    n_fft: int = 1024
+    stft_hop: int = 256
+    frame_strides: List[int] = field(default_factory=lambda: [4])
+    frame_layers: int = 2
+    # bottleneck at the latent rate
+    hidden: int = 256
+    bottleneck_layers: int = 2
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    scan_backend: str = "auto"
+    # STAR regulariser (see star_loss.beta_field)
+    star: Dict[str, Any] = field(default_factory=lambda: {
+        "curve": "star", "beta_min": 1e-4, "beta_max": 1e-1, "gamma": 3.0})
+    version: int = CONFIG_VERSION
+
+    def __post_init__(self):
+        self.validate()
+
+    # ----------------------------------------------------------------- derived values
+    @property
+    def hop(self) -> int:
+        """Audio samples per latent frame."""
+        if self.family == "waveform":
+            return int(math.prod(self.strides))
+        return self.stft_hop * int(math.prod(self.frame_strides))
+
+    @property
+    def latent_rate(self) -> float:
+        return self.sample_rate / self.hop
+
+    # ----------------------------------------------------------------- checks and JSON
+    def validate(self) -> None:
+        def need(cond, msg):
+            if not cond:
+                raise ConfigError(f"invalid model config: {msg}")
+
+        need(self.family in FAMILIES, f"family must be one of {FAMILIES}, got {self.family!r}")
+        need(self.backbone in BACKBONES,
+             f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        need(isinstance(self.causal, bool), f"causal must be true or false, got {self.causal!r}")
+        need(8000 <= int(self.sample_rate) <= 384000,
+             f"sample_rate must be in 8000..384000, got {self.sample_rate}")
+        need(1 <= self.audio_channels <= 2, f"audio_channels must be 1 or 2, got {self.audio_channels}")
+        need(self.latent_channels >= 1, f"latent_channels must be >= 1, got {self.latent_channels}")
+        need(0 <= self.structure_channels <= self.latent_channels,
+             f"structure_channels must be in 0..latent_channels ({self.latent_channels}), "
+             f"got {self.structure_channels}")
+        need(all(int(s) >= 1 for s in self.strides), f"strides must be >= 1, got {self.strides}")
+        need(all(int(s) >= 1 for s in self.frame_strides),
+             f"frame_strides must be >= 1, got {self.frame_strides}")
+        need(self.n_fft >= self.stft_hop >= 1 and self.n_fft % 2 == 0,
+             f"need an even n_fft >= stft_hop >= 1, got n_fft={self.n_fft}, stft_hop={self.stft_hop}")
+        need(self.hidden >= 1 and self.width >= 1, "hidden and width must be >= 1")
+        need(self.bottleneck_layers >= 0, "bottleneck_layers must be >= 0")
+        need(self.version <= CONFIG_VERSION,
+             f"config version {self.version} is newer than this star_plugin understands "
+             f"({CONFIG_VERSION}); upgrade star_plugin")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "VAEConfig":
+        if not isinstance(data, dict):
+            raise ConfigError(f"model config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown model config keys: {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise ConfigError(f"invalid model config: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)

@@ -1,0 +1,271 @@
+"""STAR-VAE: the one model definition used by training, export, the engine and the GUI.
+
+Encoder: audio -> front end (waveform CNN, or STFT + frame CNN) -> bottleneck (Mamba stack or
+plain CNN) at the latent rate -> (mean, logsigma). Decoder: the mirror image, ending in a
+transposed-conv waveform stack or an inverse-STFT head.
+
+Timing. A latent frame i covers input samples [i*hop, (i+1)*hop) and (causal models) sees
+nothing later. The decoder's raw output trails the aligned reconstruction by
+``synthesis_delay`` samples (inverse-STFT head: n_fft - stft_hop; waveform: 0). Hence the
+streaming latency ``hop - 1 + synthesis_delay``: the first sample of a hop waits hop - 1
+samples for its frame, then the synthesis delay.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import VAEConfig
+from .errors import StreamingError
+from .latent import Latent
+from .layers import Conv, ConvTranspose, Snake, conv_stack, decoder_block, encoder_block
+from .mamba import MambaLayer, RMSNorm
+from .spectral import ISTFTSynthesis, STFTAnalysis
+from .streaming import Streamable, StreamSequential
+
+LOGSIGMA_RANGE = (-12.0, 4.0)
+
+
+def bottleneck(cfg: VAEConfig) -> StreamSequential:
+    """The latent-rate sequence model: a Mamba stack (paper) or a plain residual CNN."""
+    if cfg.bottleneck_layers == 0:
+        return StreamSequential()
+    if cfg.backbone == "mamba":
+        layers = [MambaLayer(cfg.hidden, causal=cfg.causal, d_state=cfg.d_state, d_conv=cfg.d_conv,
+                             expand=cfg.expand, scan_backend=cfg.scan_backend)
+                  for _ in range(cfg.bottleneck_layers)]
+        return StreamSequential(*layers, RMSNorm(cfg.hidden))
+    return conv_stack(cfg.hidden, cfg.bottleneck_layers, kernel=3, causal=cfg.causal)
+
+
+class PerChannel(Streamable):
+    """Run a mono module on each audio channel: (b, ch, t) <-> (b*ch, 1, t)."""
+
+    def __init__(self, inner: Streamable, channels: int):
+        super().__init__()
+        self.inner, self.channels = inner, channels
+
+    def _fold(self, x):
+        b = x.shape[0]
+        return x.reshape(b * self.channels, x.shape[1] // self.channels, x.shape[-1]), b
+
+    def _unfold(self, y, b):
+        return y.reshape(b, self.channels * y.shape[1], y.shape[-1])
+
+    def forward(self, x):
+        x, b = self._fold(x)
+        return self._unfold(self.inner(x), b)
+
+    def init_state(self, batch, device=None, dtype=None):
+        return self.inner.init_state(batch * self.channels, device, dtype)
+
+    def step(self, x, state):
+        x, b = self._fold(x)
+        y, state = self.inner.step(x, state)
+        return self._unfold(y, b), state
+
+
+class SpectralFeatures(nn.Module):
+    """(re, im) -> [log magnitude, sqrt-compressed re, im]: a level-independent view of the
+    spectrum that keeps the phase (needed to rebuild the waveform)."""
+
+    def forward(self, x):
+        re, im = x.chunk(2, dim=1)
+        mag = torch.sqrt(re * re + im * im + 1e-10)
+        squash = torch.rsqrt(mag + 1e-4)
+        return torch.cat([torch.log(mag + 1e-5), re * squash, im * squash], dim=1)
+
+
+class PolarToComplex(nn.Module):
+    """(log magnitude, phase) -> (re, im), magnitude capped as in Vocos."""
+
+    def forward(self, x):
+        logmag, phase = x.chunk(2, dim=1)
+        mag = torch.exp(logmag.clamp(max=6.0))
+        return torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1)
+
+
+def build_encoder(cfg: VAEConfig) -> StreamSequential:
+    c, h = cfg.causal, cfg.hidden
+    if cfg.family == "waveform":
+        widths = [min(cfg.width * 2 ** i, cfg.max_width) for i in range(len(cfg.strides) + 1)]
+        front = [Conv(cfg.audio_channels, widths[0], 7, causal=c)]
+        front += [encoder_block(widths[i], widths[i + 1], s, causal=c)
+                  for i, s in enumerate(cfg.strides)]
+        front += [Snake(widths[-1]), Conv(widths[-1], h, 3, causal=c)]
+    else:
+        bins = cfg.n_fft // 2 + 1
+        front = [PerChannel(StreamSequential(STFTAnalysis(cfg.n_fft, cfg.stft_hop),
+                                             SpectralFeatures()), cfg.audio_channels),
+                 Conv(3 * bins * cfg.audio_channels, h, 1, causal=c),
+                 conv_stack(h, cfg.frame_layers, kernel=3, causal=c)]
+        for s in cfg.frame_strides:
+            if s > 1:
+                front += [Snake(h), Conv(h, h, 2 * s, stride=s, causal=c)]
+    return StreamSequential(*front, bottleneck(cfg), Conv(h, 2 * cfg.latent_channels, 1, causal=c))
+
+
+def build_decoder(cfg: VAEConfig) -> StreamSequential:
+    c, h = cfg.causal, cfg.hidden
+    layers = [Conv(cfg.latent_channels, h, 3, causal=c), bottleneck(cfg)]
+    if cfg.family == "waveform":
+        widths = [min(cfg.width * 2 ** i, cfg.max_width) for i in range(len(cfg.strides) + 1)]
+        layers += [Conv(h, widths[-1], 7, causal=c)]
+        for i, s in reversed(list(enumerate(cfg.strides))):
+            layers.append(decoder_block(widths[i + 1], widths[i], s, causal=c))
+        layers += [Snake(widths[0]), Conv(widths[0], cfg.audio_channels, 7, causal=c)]
+    else:
+        bins = cfg.n_fft // 2 + 1
+        for s in reversed(cfg.frame_strides):
+            if s > 1:
+                layers += [Snake(h), ConvTranspose(h, h, 2 * s, s, causal=c)]
+        layers += [conv_stack(h, cfg.frame_layers, kernel=3, causal=c), Snake(h),
+                   Conv(h, 2 * bins * cfg.audio_channels, 1, causal=c),
+                   PerChannel(StreamSequential(PolarToComplex(),
+                                               ISTFTSynthesis(cfg.n_fft, cfg.stft_hop)),
+                              cfg.audio_channels)]
+    return StreamSequential(*layers)
+
+
+class StarVAE(nn.Module):
+    """A STAR-VAE. Audio tensors are (batch, audio_channels, samples) at ``sample_rate``."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = build_encoder(config)
+        self.decoder = build_decoder(config)
+
+    # ------------------------------------------------------------------ timing facts
+    @property
+    def hop(self) -> int:
+        return self.config.hop
+
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def latent_rate(self) -> float:
+        return self.config.latent_rate
+
+    @property
+    def structure_channels(self) -> int:
+        return self.config.structure_channels
+
+    @property
+    def synthesis_delay(self) -> int:
+        """Read off the decoder's last layer: an overlap-add head's tail, else 0."""
+        for module in self.decoder.modules():
+            if isinstance(module, ISTFTSynthesis):
+                return module.delay
+        return 0
+
+    @property
+    def latency_samples(self) -> int:
+        return self.hop - 1 + self.synthesis_delay
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # ------------------------------------------------------------------ offline
+    def _check_audio(self, x: torch.Tensor, name: str = "audio") -> None:
+        if x.dim() != 3 or x.shape[1] != self.config.audio_channels:
+            raise ValueError(f"{name} must be (batch, {self.config.audio_channels}, samples), "
+                             f"got shape {tuple(x.shape)}")
+
+    def _pad_for_encoding(self, x: torch.Tensor) -> torch.Tensor:
+        """Right-pad with silence so that every input sample gets a complete reconstruction
+        (the synthesis delay) and the length is a whole number of hops."""
+        need = x.shape[-1] + self.synthesis_delay
+        total = max(1, -(-need // self.hop)) * self.hop
+        return F.pad(x, (0, total - x.shape[-1]))
+
+    def posterior(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(mean, logsigma) of the frames of x; x length must be a multiple of hop."""
+        stats = self.encoder(x)
+        mean, logsigma = stats.chunk(2, dim=1)
+        return mean, logsigma.clamp(*LOGSIGMA_RANGE)
+
+    def encode(self, x: torch.Tensor) -> Latent:
+        self._check_audio(x)
+        mean, logsigma = self.posterior(self._pad_for_encoding(x))
+        return Latent(mean, logsigma, self.structure_channels, self.sample_rate, self.hop,
+                      num_samples=x.shape[-1])
+
+    def decode(self, z, num_samples: Optional[int] = None) -> torch.Tensor:
+        """Latent (or a (batch, C, frames) tensor) -> aligned audio.
+
+        Returns frames*hop - synthesis_delay samples (all that are complete), or
+        ``num_samples`` (default: the latent's own) when given.
+        """
+        if isinstance(z, Latent):
+            num_samples = z.num_samples if num_samples is None else num_samples
+            z = z.mean
+        if z.dim() != 3 or z.shape[1] != self.config.latent_channels:
+            raise ValueError(f"latent must be (batch, {self.config.latent_channels}, frames), "
+                             f"got shape {tuple(z.shape)}")
+        audio = self.decoder(z)[..., self.synthesis_delay:]
+        if num_samples is not None:
+            audio = audio[..., :num_samples]
+        return audio
+
+    def forward(self, x: torch.Tensor, sample: bool = True) -> Tuple[torch.Tensor, Latent]:
+        """Training pass: reconstruction (same length as x) and the posterior."""
+        latent = self.encode(x)
+        z = latent.sample() if sample else latent.mean
+        return self.decode(z, x.shape[-1]), latent
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x, sample=False)[0]
+
+    # ------------------------------------------------------------------ streaming
+    def _require_causal(self):
+        if not self.config.causal:
+            raise StreamingError(
+                f"model '{self.config.name}' is bidirectional (causal=false): it reads the future "
+                "and cannot stream; use a causal model for real time")
+
+    def init_state(self, batch: int = 1, device=None, dtype=torch.float32) -> dict:
+        """State of silence for :meth:`stream` (and its encoder/decoder halves)."""
+        self._require_causal()
+        ch = self.config.audio_channels
+        return {
+            "input": torch.zeros(batch, ch, 0, device=device, dtype=dtype),
+            "encoder": self.encoder.init_state(batch, device, dtype),
+            "decoder": self.decoder.init_state(batch, device, dtype),
+            "output": torch.zeros(batch, ch, self.latency_samples, device=device, dtype=dtype),
+            # raw decoder samples still to drop (they precede time zero of the aligned output)
+            "skip": torch.tensor(self.synthesis_delay, dtype=torch.int64),
+        }
+
+    def stream_encode(self, block: torch.Tensor, state: dict) -> Tuple[torch.Tensor, dict]:
+        """Audio block (any length) -> the latent means of every hop it completes."""
+        buffer = torch.cat([state["input"], block], dim=-1)
+        whole = buffer.shape[-1] // self.hop * self.hop
+        stats, enc_state = self.encoder.step(buffer[..., :whole], state["encoder"])
+        mean, _ = stats.chunk(2, dim=1)
+        return mean, {**state, "input": buffer[..., whole:], "encoder": enc_state}
+
+    def stream_decode(self, frames: torch.Tensor, state: dict) -> Tuple[torch.Tensor, dict]:
+        """Latent frames -> frames*hop raw decoder samples (before the synthesis delay)."""
+        audio, dec_state = self.decoder.step(frames, state["decoder"])
+        return audio, {**state, "decoder": dec_state}
+
+    def stream(self, block: torch.Tensor, state: dict) -> Tuple[torch.Tensor, dict]:
+        """One host block in, one block of the same length out, ``latency_samples`` late."""
+        self._check_audio(block, "block")
+        frames, state = self.stream_encode(block, state)
+        audio, state = self.stream_decode(frames, state)
+        skip = int(state["skip"])
+        if skip:
+            dropped = min(skip, audio.shape[-1])
+            audio = audio[..., dropped:]
+            state = {**state, "skip": torch.tensor(skip - dropped, dtype=torch.int64)}
+        fifo = torch.cat([state["output"], audio], dim=-1)
+        n = block.shape[-1]
+        return fifo[..., :n], {**state, "output": fifo[..., n:]}
