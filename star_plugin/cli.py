@@ -1,0 +1,213 @@
+"""The ``star`` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import StarError
+
+
+def _load_model(name):
+    from .model_io import load_vae
+    return load_vae(name)
+
+
+def _model_facts(model, name) -> dict:
+    cfg = model.config
+    return {
+        "model": str(name), "name": cfg.name, "family": cfg.family, "backbone": cfg.backbone,
+        "causal": cfg.causal, "sample_rate": cfg.sample_rate, "audio_channels": cfg.audio_channels,
+        "hop": model.hop, "latent_rate_hz": round(model.latent_rate, 3),
+        "latent_channels": cfg.latent_channels, "structure_channels": cfg.structure_channels,
+        "texture_channels": cfg.latent_channels - cfg.structure_channels,
+        "latency_samples": model.latency_samples if cfg.causal else None,
+        "latency_ms": round(1000 * model.latency_samples / cfg.sample_rate, 2) if cfg.causal else None,
+        "parameters": model.num_parameters(),
+    }
+
+
+def cmd_info(args):
+    facts = _model_facts(_load_model(args.model), args.model)
+    if args.json:
+        print(json.dumps(facts, indent=2))
+        return
+    print(f"model            {facts['model']} ({facts['name']})")
+    print(f"architecture     {facts['family']} + {facts['backbone']}, "
+          f"{'causal (streams)' if facts['causal'] else 'bidirectional (offline only)'}")
+    print(f"audio            {facts['sample_rate']} Hz, {facts['audio_channels']} channel(s)")
+    print(f"hop              {facts['hop']} samples -> latent rate {facts['latent_rate_hz']} Hz")
+    print(f"latent           {facts['latent_channels']} channels: structure [0, "
+          f"{facts['structure_channels']}), texture [{facts['structure_channels']}, "
+          f"{facts['latent_channels']})")
+    if facts["causal"]:
+        print(f"latency          {facts['latency_samples']} samples ({facts['latency_ms']} ms)")
+    else:
+        print("latency          n/a (does not stream)")
+    print(f"parameters       {facts['parameters']:,}")
+
+
+def _encode_file(model, path):
+    import torch
+
+    from .audio import read_audio
+    from .convert import to_model_batch
+
+    audio, rate = read_audio(path)
+    batch, layout = to_model_batch(audio, rate, model.sample_rate, model.config.audio_channels)
+    if layout.replaced_nonfinite:
+        print(f"warning: '{path}': replaced {layout.replaced_nonfinite} NaN/Inf samples with 0",
+              file=sys.stderr)
+    with torch.no_grad():
+        return model.encode(batch), layout
+
+
+def cmd_encode(args):
+    from .latent_file import save_latent
+
+    model = _load_model(args.model)
+    latent, layout = _encode_file(model, args.input)
+    out = save_latent(args.output, latent, layout, str(args.model))
+    print(f"{args.input} -> {out}: {latent.mean.shape[0]} x {latent.channels} channels x "
+          f"{latent.frames} frames ({latent.frame_rate:.2f} Hz)")
+
+
+def cmd_decode(args):
+    import torch
+
+    from .audio import write_audio
+    from .convert import from_model_batch
+    from .latent_file import load_latent
+
+    model = _load_model(args.model)
+    latent, layout, meta = load_latent(args.input)
+    if latent.channels != model.config.latent_channels or latent.hop != model.hop:
+        raise StarError(f"'{args.input}' was encoded by model '{meta.get('model')}' "
+                        f"({latent.channels} channels, hop {latent.hop}); model '{args.model}' "
+                        f"expects {model.config.latent_channels} channels, hop {model.hop}")
+    with torch.no_grad():
+        audio = from_model_batch(model.decode(latent), layout)
+    rate = args.sample_rate or layout.sample_rate
+    if rate != layout.sample_rate:
+        from .audio import resample
+        audio = resample(audio, layout.sample_rate, rate)
+    write_audio(args.output, audio, rate)
+    print(f"{args.input} -> {args.output}: {audio.shape[0]} channel(s), "
+          f"{audio.shape[1] / rate:.2f} s at {rate} Hz")
+
+
+def cmd_recon(args):
+    import torch
+
+    from .audio import read_audio, write_audio
+    from .convert import from_model_batch, to_model_batch
+    from .metrics import si_sdr
+
+    model = _load_model(args.model)
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path in args.inputs:
+        try:
+            audio, rate = read_audio(path)
+            batch, layout = to_model_batch(audio, rate, model.sample_rate, model.config.audio_channels)
+            with torch.no_grad():
+                recon = from_model_batch(model.reconstruct(batch), layout)
+            target = out_dir / (Path(path).stem + ".recon.wav")
+            write_audio(target, recon, rate)
+            score = si_sdr(recon, audio) if audio.size else float("nan")
+            print(f"{path} -> {target}  ({audio.shape[0]} ch, {rate} Hz, "
+                  f"{audio.shape[1] / rate:.2f} s)  SI-SDR {score:.2f} dB")
+        except StarError as exc:
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+    if failures:
+        raise SystemExit(1)
+
+
+def cmd_bench_speed(args):
+    from .bench.model_speed import bench_models, format_model_results
+    from .bench.scan_speed import bench_scan, format_scan_results
+
+    threads = [int(t) for t in args.threads.split(",")]
+    results = {"scan": [], "models": None}
+    for n in threads:
+        result = bench_scan(threads=n, length=args.length, repeats=args.repeats)
+        results["scan"].append(result)
+        print(f"selective scan, forward+backward, {n} thread(s):")
+        print(format_scan_results(result))
+        print()
+    if not args.skip_models:
+        results["models"] = bench_models(threads=threads, seconds=args.seconds)
+        print(format_model_results(results["models"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f"\nresults written to {args.json}")
+
+
+def cmd_demo(args):
+    from .demo import run_demo
+    run_demo(args.output, model_name=args.model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="star", description="STAR-VAE audio toolkit")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="describe a model")
+    p.add_argument("model", nargs="?", default="default", help="bundled name or model directory")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("encode", help="audio file -> latent file")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True, help="latent file to write (.safetensors)")
+    p.add_argument("--model", default="default")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help="latent file -> audio file")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True, help="audio file to write (.wav/.flac)")
+    p.add_argument("--model", default="default")
+    p.add_argument("--sample-rate", type=int, default=None, help="default: the original rate")
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("recon", help="encode and decode audio files")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--model", default="default")
+    p.set_defaults(func=cmd_recon)
+
+    p = sub.add_parser("bench", help="benchmarks")
+    bench = p.add_subparsers(dest="bench", required=True)
+    b = bench.add_parser("speed", help="scan backends and model real-time factors")
+    b.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    b.add_argument("--length", type=int, default=1024)
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--seconds", type=float, default=10.0, help="audio length for model timing")
+    b.add_argument("--skip-models", action="store_true")
+    b.add_argument("--json", help="also write results to this JSON file")
+    b.set_defaults(func=cmd_bench_speed)
+
+    p = sub.add_parser("demo", help="reconstruct and morph the bundled examples")
+    p.add_argument("-o", "--output", default="star-demo")
+    p.add_argument("--model", default="default")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except StarError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Model directories: ``config.json`` + ``model.safetensors``, loaded through one function.
+
+``load_vae("default")`` finds a bundled preset under ``presets/models/``; any other argument is
+a directory (or a file inside one). Every failure names the file and the problem.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Union
+
+import torch
+
+from . import __version__
+from .config import VAEConfig
+from .errors import ConfigError, ModelFileError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+DEFAULT_MODEL = "default"
+
+
+def presets_dir() -> Path:
+    """The bundled presets: installed as ``star_plugin.presets``, or ``presets/`` in a checkout."""
+    try:
+        import star_plugin.presets as bundled  # installed layout (mapped from presets/)
+        return Path(bundled.__file__).parent
+    except ImportError:
+        return Path(__file__).resolve().parent.parent / "presets"
+
+
+def bundled_models() -> List[str]:
+    root = presets_dir() / "models"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def resolve_model_dir(name_or_path: Union[str, os.PathLike]) -> Path:
+    path = Path(name_or_path).expanduser()
+    if path.is_file() and path.name in (CONFIG_FILE, WEIGHTS_FILE):
+        path = path.parent
+    if path.is_dir():
+        return path
+    bundled = presets_dir() / "models" / str(name_or_path)
+    if bundled.is_dir():
+        return bundled
+    available = ", ".join(bundled_models()) or "none"
+    raise ModelFileError(
+        f"model '{name_or_path}' not found: it is neither a model directory nor a bundled model "
+        f"(bundled: {available})")
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_vae(model, directory: Union[str, os.PathLike], extra_metadata: Dict[str, str] = None) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` atomically (temp file + rename each)."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": "star-vae", "config_version": str(model.config.version),
+                "star_plugin_version": __version__, **(extra_metadata or {})}
+    _atomic_write_bytes(directory / WEIGHTS_FILE, save(tensors, metadata=metadata))
+    _atomic_write_bytes(directory / CONFIG_FILE, (model.config.to_json() + "\n").encode())
+    return directory
+
+
+def read_config(directory: Path) -> VAEConfig:
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise ModelFileError(f"model directory '{directory}' has no {CONFIG_FILE}")
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"'{path}' is not valid JSON ({exc}); the file is corrupt") from None
+    try:
+        return VAEConfig.from_dict(data)
+    except ConfigError as exc:
+        raise ModelFileError(f"'{path}': {exc}") from None
+
+
+def read_weights(path: Path) -> Dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    if not path.is_file():
+        raise ModelFileError(f"model weights '{path}' do not exist")
+    data = path.read_bytes()
+    try:
+        tensors = load(data)
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        raise ModelFileError(
+            f"'{path}' is corrupt or truncated ({len(data)} bytes; safetensors says: {exc})") from None
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ModelFileError(f"'{path}': weight '{name}' contains NaN or Inf values")
+    return tensors
+
+
+def load_vae(name_or_path: Union[str, os.PathLike] = DEFAULT_MODEL, device="cpu"):
+    """Load a STAR-VAE by bundled name (``default``) or directory path, in eval mode."""
+    from .vae import StarVAE
+
+    directory = resolve_model_dir(name_or_path)
+    config = read_config(directory)
+    weights_path = directory / WEIGHTS_FILE
+    tensors = read_weights(weights_path)
+    model = StarVAE(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = [f"{k}: file {tuple(tensors[k].shape)} vs config {tuple(v.shape)}"
+             for k, v in expected.items() if k in tensors and tensors[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} weights (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected weights (e.g. {', '.join(unexpected[:3])})")
+        if wrong:
+            parts.append(f"shape mismatch ({'; '.join(wrong[:3])})")
+        raise ModelFileError(f"'{weights_path}' does not match '{directory / CONFIG_FILE}': "
+                             + "; ".join(parts))
+    model.load_state_dict(tensors)
+    return model.to(device).eval()
