@@ -48,9 +48,8 @@ def cmd_info(args):
     print(f"parameters       {facts['parameters']:,}")
 
 
-def _encode_file(model, path):
-    import torch
-
+def _read_for_model(model, path):
+    """Read an audio file and convert it to the model's rate and channel layout."""
     from .audio import read_audio
     from .convert import to_model_batch
 
@@ -59,15 +58,18 @@ def _encode_file(model, path):
     if layout.replaced_nonfinite:
         print(f"warning: '{path}': replaced {layout.replaced_nonfinite} NaN/Inf samples with 0",
               file=sys.stderr)
-    with torch.no_grad():
-        return model.encode(batch), layout
+    return audio, batch, layout
 
 
 def cmd_encode(args):
     from .latent_file import save_latent
 
+    import torch
+
     model = _load_model(args.model)
-    latent, layout = _encode_file(model, args.input)
+    _, batch, layout = _read_for_model(model, args.input)
+    with torch.no_grad():
+        latent = model.encode(batch)
     out = save_latent(args.output, latent, layout, str(args.model))
     print(f"{args.input} -> {out}: {latent.mean.shape[0]} x {latent.channels} channels x "
           f"{latent.frames} frames ({latent.frame_rate:.2f} Hz)")
@@ -100,8 +102,8 @@ def cmd_decode(args):
 def cmd_recon(args):
     import torch
 
-    from .audio import read_audio, write_audio
-    from .convert import from_model_batch, to_model_batch
+    from .audio import write_audio
+    from .convert import from_model_batch
     from .metrics import si_sdr
 
     model = _load_model(args.model)
@@ -110,8 +112,8 @@ def cmd_recon(args):
     failures = 0
     for path in args.inputs:
         try:
-            audio, rate = read_audio(path)
-            batch, layout = to_model_batch(audio, rate, model.sample_rate, model.config.audio_channels)
+            audio, batch, layout = _read_for_model(model, path)
+            rate = layout.sample_rate
             with torch.no_grad():
                 recon = from_model_batch(model.reconstruct(batch), layout)
             target = out_dir / (Path(path).stem + ".recon.wav")
