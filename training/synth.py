@@ -48,11 +48,12 @@ def _pluck(freq: float, n: int, sr: int, rng) -> np.ndarray:
 
 
 def _notes(rng, n: int, sr: int, count: int):
-    starts = np.sort(rng.integers(0, max(1, n - sr // 8), count))
-    starts[0] = 0
+    """Evenly spaced note onsets (with a little jitter) on a major scale."""
+    step = n / count
+    starts = [int(max(0, i * step + rng.uniform(-0.1, 0.1) * step)) for i in range(count)]
     base = rng.integers(40, 76)
     scale = np.array([0, 2, 4, 5, 7, 9, 11, 12])
-    return [(int(s), base + int(rng.choice(scale))) for s in starts]
+    return [(s, base + int(rng.choice(scale))) for s in starts]
 
 
 def _colored_noise(n: int, rng, tilt: float) -> np.ndarray:
