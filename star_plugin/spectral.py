@@ -24,6 +24,10 @@ def analysis_window(n_fft: int) -> torch.Tensor:
     return torch.sin(math.pi * (n + 0.5) / n_fft) ** 2
 
 
+def analysis_scale(window: torch.Tensor) -> torch.Tensor:
+    return 1.0 / window.pow(2).sum().sqrt()
+
+
 def _bins(n_fft: int) -> int:
     return n_fft // 2 + 1
 
@@ -36,8 +40,10 @@ def _replace_weight(conv_module: nn.Module, basis: torch.Tensor) -> None:
 class STFTAnalysis(Conv):
     """(batch, 1, samples) -> (batch, 2 * bins, frames): real parts then imaginary parts.
 
-    Frame j covers samples [(j + 1) * hop - n_fft, (j + 1) * hop). Scaled so that a sinusoid of
-    amplitude a gives a peak bin of magnitude about a.
+    Frame j covers samples [(j + 1) * hop - n_fft, (j + 1) * hop). Scaled by 1 / ||window||
+    (unit-variance white noise gives bins of magnitude about 1), so that the log magnitudes a
+    decoder must produce for ordinary audio levels lie near 0, within reach of a few optimiser
+    steps from initialisation.
     """
 
     def __init__(self, n_fft: int, hop: int):
@@ -47,7 +53,7 @@ class STFTAnalysis(Conv):
         n = torch.arange(n_fft, dtype=torch.float64)
         k = torch.arange(bins, dtype=torch.float64)[:, None]
         phase = 2 * math.pi * k * n / n_fft
-        scale = 2.0 / window.sum()
+        scale = analysis_scale(window)
         basis = torch.cat([torch.cos(phase), -torch.sin(phase)]) * window * scale
         _replace_weight(self.conv, basis[:, None, :])
         self.n_fft, self.hop, self.bins = n_fft, hop, bins
@@ -76,7 +82,7 @@ class ISTFTSynthesis(ConvTranspose):
         for start in range(0, n_fft, hop):
             seg = window[start:start + hop] ** 2
             overlap[: seg.numel()] += seg
-        gain = (2.0 / window.sum()) * overlap.mean()
+        gain = analysis_scale(window) * overlap.mean()
         _replace_weight(self.conv, (inverse * window / gain)[:, None, :])
         self.n_fft, self.hop, self.bins = n_fft, hop, bins
 

@@ -65,7 +65,7 @@ def train(args) -> Path:
         x = torch.stack([pool[i, :, o:o + crop] for i, o in zip(idx, offs)])
         x = x * torch.from_numpy(rng.uniform(0.3, 1.2, (args.batch, 1, 1)).astype(np.float32))
         recon, latent = model(x)
-        rec = multi_resolution_stft_loss(recon, x) + (recon - x).abs().mean()
+        rec = multi_resolution_stft_loss(recon, x) + 0.1 * (recon - x).abs().mean()
         warm = min(1.0, step / max(1, args.kl_warmup))
         kl, stats = reg(latent.mean, latent.logsigma, weight=warm)
         loss = rec + kl
