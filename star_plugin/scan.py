@@ -43,7 +43,7 @@ def _check(u, delta, A, B, C, D, z, delta_bias, h0) -> None:
         ok = (
             (M.dim() == 2 and tuple(M.shape) == (d, n))
             or (M.dim() == 3 and tuple(M.shape) == (b, n, length))
-            or (M.dim() == 4 and M.shape[0] == b and d % M.shape[1] == 0
+            or (M.dim() == 4 and M.shape[0] == b and M.shape[1] > 0 and d % M.shape[1] == 0
                 and tuple(M.shape[2:]) == (n, length))
         )
         if not ok:
@@ -87,11 +87,15 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, h0=No
     Cx = _expand_bc(C, batch, d, length)
     h = (torch.zeros(batch, d, A.shape[1], dtype=compute, device=u.device)
          if h0 is None else h0.to(compute))
+    # Slice the time steps once with unbind: indexing [..., t] inside the loop would make the
+    # backward pass allocate a full-size zero gradient per step (O(L^2) memory traffic).
+    deltas, us = delta.unbind(-1), u.unbind(-1)
+    Bs, Cs = Bx.unbind(-1), Cx.unbind(-1)
     ys = []
     for t in range(length):
-        dt = delta[:, :, t, None]
-        h = torch.exp(dt * A) * h + dt * Bx[..., t] * u[:, :, t, None]
-        ys.append((h * Cx[..., t]).sum(-1))
+        dt = deltas[t][..., None]
+        h = torch.exp(dt * A) * h + dt * Bs[t] * us[t][..., None]
+        ys.append((h * Cs[t]).sum(-1))
     y = torch.stack(ys, dim=-1) if ys else u.new_zeros(batch, d, 0)
     y = _finish(y, u, None if D is None else D.to(compute), None if z is None else z.to(compute))
     return y.to(dtype_out), h.to(dtype_out)
