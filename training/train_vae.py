@@ -10,6 +10,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -51,15 +52,21 @@ def train(args) -> Path:
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
         print(f"resumed from step {step}")
-    pool = torch.from_numpy(make_pool(args.pool, args.clip_seconds * 2, config.sample_rate, 1000))
+    pool_size = 0 if args.export_only else args.pool
+    pool = torch.from_numpy(make_pool(pool_size, args.clip_seconds * 2, config.sample_rate, 1000)) \
+        if pool_size else None
     crop = int(args.clip_seconds * config.sample_rate) // config.hop * config.hop
     rng = np.random.default_rng(args.seed + step)
     log = open(out / "log.csv", "a", newline="")
     writer = csv.writer(log)
     deadline = time.time() + args.minutes * 60
+    if args.export_only:
+        deadline = 0.0
     last_ckpt = time.time()
+    stop = []  # SIGTERM: finish the step, checkpoint, write the model, exit
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     model.train()
-    while time.time() < deadline and step < args.steps:
+    while time.time() < deadline and step < args.steps and not stop:
         idx = rng.integers(0, pool.shape[0], args.batch)
         offs = rng.integers(0, pool.shape[-1] - crop, args.batch)
         x = torch.stack([pool[i, :, o:o + crop] for i, o in zip(idx, offs)])
@@ -104,6 +111,8 @@ def main(argv=None):
     p.add_argument("--kl-warmup", type=int, default=500)
     p.add_argument("--checkpoint-minutes", type=float, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--export-only", action="store_true",
+                   help="write the model directory from the last checkpoint and exit")
     print("model written to", train(p.parse_args(argv)))
 
 
