@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 from typing import Tuple
 
-import torch
 
 from .convert import Layout
 from .errors import ModelFileError

@@ -9,8 +9,6 @@ stream.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -154,7 +152,3 @@ def conv_stack(channels, layers, kernel=3, causal=True) -> StreamSequential:
     return StreamSequential(*[
         residual_unit(channels, 2 ** (i % 4), kernel=kernel, causal=causal) for i in range(layers)
     ])
-
-
-def product(values) -> int:
-    return int(math.prod(values))
