@@ -21,8 +21,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import secrets
-import shutil
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .atomic import atomic_path
 from .errors import AudioFileError
 
 __all__ = [
@@ -391,33 +391,14 @@ def write_audio(
         raise AudioFileError(f"{prefix}: cannot create directory '{p.parent}': "
                              f"{exc.strerror or exc}") from exc
 
-    tmp = p.parent / f".{p.name}.{secrets.token_hex(6)}.tmp"
     try:
-        # O_EXCL: never clobber anything; mode 0o666 & ~umask like a normal new file.
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except OSError as exc:
-        raise AudioFileError(f"{prefix}: {exc.strerror or exc}") from exc
-    try:
-        with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=arr.shape[0],
-                          subtype=subtype, format=fmt) as snd:
-            snd.write(np.ascontiguousarray(arr.T))
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if p.exists():
-            shutil.copymode(p, tmp)  # keep the permissions of the file being replaced
-        os.replace(tmp, p)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, Exception):  # arguments were checked above: an I/O/encoder error
-            msg = str(exc).replace(f"Error opening {str(tmp)!r}: ", "").strip()
-            raise AudioFileError(f"{prefix}: {msg or type(exc).__name__}") from exc
-        raise
+        with atomic_path(p) as tmp:
+            with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=arr.shape[0],
+                              subtype=subtype, format=fmt) as snd:
+                snd.write(np.ascontiguousarray(arr.T))
+    except Exception as exc:  # arguments were checked above: an I/O/encoder error
+        msg = re.sub(r"Error opening '[^']*': ", "", str(exc)).strip()
+        raise AudioFileError(f"{prefix}: {getattr(exc, 'strerror', None) or msg or type(exc).__name__}") from exc
     return p
 
 

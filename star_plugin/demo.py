@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .atomic import atomic_path
 from .audio import read_audio, write_audio
 from .convert import from_model_batch, to_model_batch
 from .errors import StarError
@@ -55,10 +56,9 @@ def _plot(rows, model, path: Path) -> None:
         ax_l.set_title(f"latent: structure < {k} <= texture", fontsize=9)
         ax_l.set_ylabel("channel")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
-    tmp.replace(path)
 
 
 def run_demo(output="star-demo", model_name="default") -> dict:

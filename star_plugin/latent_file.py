@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Tuple
 
 
+from .atomic import write_bytes_atomic
 from .convert import Layout
 from .errors import ModelFileError
 from .latent import Latent
-from .model_io import _atomic_write_bytes
 
 FORMAT = "star-latent"
 
@@ -19,7 +19,6 @@ def save_latent(path, latent: Latent, layout: Layout, model_name: str) -> Path:
     from safetensors.torch import save
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"mean": latent.mean.detach().cpu().contiguous()}
     if latent.logsigma is not None:
         tensors["logsigma"] = latent.logsigma.detach().cpu().contiguous()
@@ -29,7 +28,7 @@ def save_latent(path, latent: Latent, layout: Layout, model_name: str) -> Path:
         "hop": latent.hop, "num_samples": latent.num_samples,
         "layout": layout.__dict__,
     }
-    _atomic_write_bytes(path, save(tensors, metadata={"star": json.dumps(meta)}))
+    write_bytes_atomic(path, save(tensors, metadata={"star": json.dumps(meta)}))
     return path
 
 

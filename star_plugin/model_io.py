@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Union
 
 import torch
 
 from . import __version__
+from .atomic import write_bytes_atomic
 from .config import VAEConfig
 from .errors import ConfigError, ModelFileError
 
@@ -53,23 +53,6 @@ def resolve_model_dir(name_or_path: Union[str, os.PathLike]) -> Path:
         f"(bundled: {available})")
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; model files are ordinary files
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_vae(model, directory: Union[str, os.PathLike], extra_metadata: Dict[str, str] = None) -> Path:
     """Write ``config.json`` and ``model.safetensors`` atomically (temp file + rename each)."""
     from safetensors.torch import save
@@ -79,8 +62,8 @@ def save_vae(model, directory: Union[str, os.PathLike], extra_metadata: Dict[str
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "star-vae", "config_version": str(model.config.version),
                 "star_plugin_version": __version__, **(extra_metadata or {})}
-    _atomic_write_bytes(directory / WEIGHTS_FILE, save(tensors, metadata=metadata))
-    _atomic_write_bytes(directory / CONFIG_FILE, (model.config.to_json() + "\n").encode())
+    write_bytes_atomic(directory / WEIGHTS_FILE, save(tensors, metadata=metadata))
+    write_bytes_atomic(directory / CONFIG_FILE, (model.config.to_json() + "\n").encode())
     return directory
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from star_plugin.architectures import architecture
+from star_plugin.atomic import atomic_path
 from star_plugin.model_io import save_vae
 from star_plugin.star_loss import StarRegularizer
 from star_plugin.vae import StarVAE
@@ -31,9 +31,8 @@ def make_pool(count: int, seconds: float, sample_rate: int, seed: int) -> np.nda
 
 
 def atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def train(args) -> Path:
