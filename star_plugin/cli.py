@@ -148,6 +148,26 @@ def cmd_bench_speed(args):
         print(f"\nresults written to {args.json}")
 
 
+def cmd_bench_recon(args):
+    from .bench.recon import run_bench_recon
+    run_bench_recon(args)
+
+
+def cmd_bench_latent(args):
+    from .bench.latent import run_bench_latent
+    run_bench_latent(args)
+
+
+def cmd_data_build(args):
+    from .training.corpus.build import run_build
+    run_build(args)
+
+
+def cmd_train_vae(args):
+    from .training.trainer import run_train_vae
+    run_train_vae(args)
+
+
 def cmd_demo(args):
     from .demo import run_demo
     run_demo(args.output, model_name=args.model)
@@ -191,6 +211,32 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--skip-models", action="store_true")
     b.add_argument("--json", help="also write results to this JSON file")
     b.set_defaults(func=cmd_bench_speed)
+    # --- bench recon: arguments owned by star_plugin/bench/recon.py ---
+    from .bench.recon import add_arguments as add_recon_arguments
+    b = bench.add_parser("recon", help="reconstruction quality on a corpus split or audio folder")
+    add_recon_arguments(b)
+    b.set_defaults(func=cmd_bench_recon)
+    # --- bench latent: arguments owned by star_plugin/bench/latent.py ---
+    from .bench.latent import add_arguments as add_latent_arguments
+    b = bench.add_parser("latent", help="latent regularity: KL profile, probes, texture swap")
+    add_latent_arguments(b)
+    b.set_defaults(func=cmd_bench_latent)
+
+    p = sub.add_parser("data", help="datasets")
+    data = p.add_subparsers(dest="data", required=True)
+    # --- data build: arguments owned by training/corpus/build.py ---
+    from .training.corpus.build import add_arguments as add_build_arguments
+    b = data.add_parser("build", help="build the captioned corpus from Debian packages")
+    add_build_arguments(b)
+    b.set_defaults(func=cmd_data_build)
+
+    p = sub.add_parser("train", help="training")
+    train = p.add_subparsers(dest="train", required=True)
+    b = train.add_parser("vae", help="train a STAR-VAE from a config file")
+    b.add_argument("--config", required=True, help="training config (JSON or TOML)")
+    b.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    b.add_argument("--out", default=None, help="run directory (default: from the config)")
+    b.set_defaults(func=cmd_train_vae)
 
     p = sub.add_parser("demo", help="reconstruct and morph the bundled examples")
     p.add_argument("-o", "--output", default="star-demo")
