@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", required=True, help="training config (JSON or TOML)")
     b.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     b.add_argument("--out", default=None, help="run directory (default: from the config)")
+    b.add_argument("--seed", type=int, default=None, help="override the config's seed")
+    b.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set optim.steps=2000 (repeatable)")
     b.set_defaults(func=cmd_train_vae)
 
     p = sub.add_parser("demo", help="reconstruct and morph the bundled examples")

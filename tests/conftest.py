@@ -38,3 +38,40 @@ def saved_tiny_model(tmp_path):
 
     model = tiny_model()
     return save_vae(model, tmp_path / "tiny"), model
+
+
+def make_tiny_corpus(folder, clips=12, seconds=1.0, sample_rate=16000, seed=0):
+    """A corpus directory like 'star data build' writes, from procedural clips (fast)."""
+    from pathlib import Path
+
+    from star_plugin.audio import write_audio
+    from star_plugin.training.corpus.manifest import write_manifest
+    from star_plugin.training.synth import synth_clip
+
+    folder = Path(folder)
+    (folder / "audio").mkdir(parents=True, exist_ok=True)
+    splits = ["train"] * (clips - 4) + ["validation"] * 2 + ["test"] * 2
+    entries = []
+    for i, split in enumerate(splits):
+        audio, kind = synth_clip(seed + i, seconds, sample_rate)
+        path = f"audio/clip-{i:03d}.flac"
+        write_audio(folder / path, audio, sample_rate, subtype="PCM_16")
+        entries.append({"id": f"clip-{i:03d}", "path": path, "split": split,
+                        "group": f"clip-{i:03d}", "caption": f"a procedural {kind}",
+                        "labels": {"source": "texture" if kind in ("noise", "sweep") else
+                                   "instrument", "family": kind, "register": "mid",
+                                   "effect": "dry"},
+                        "duration": seconds, "sample_rate": sample_rate, "channels": 1,
+                        "origin": {"package": "star-plugin", "licence": "MIT", "file": "synth"}})
+    write_manifest(folder, entries)
+    return folder
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    return make_tiny_corpus(tmp_path / "corpus")
+
+
+TINY_TRAIN_MODEL = dict(arch="spectral-mamba", hidden=16, latent_channels=8, structure_channels=3,
+                        bottleneck_layers=1, d_state=4, n_fft=64, stft_hop=16, frame_strides=[2],
+                        frame_layers=1, sample_rate=16000)

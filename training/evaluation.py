@@ -1,0 +1,88 @@
+"""Periodic evaluation during training: metrics on fixed validation clips, audio samples and a
+PNG of the per-channel KL profile (the figure that tells where structure ends)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from star_plugin.atomic import atomic_path
+from star_plugin.audio import write_audio
+from star_plugin.metrics import mel_distance, si_sdr, stft_distance
+from star_plugin.star_loss import kl_per_element
+
+from .dataset import ClipPool
+
+
+def plot_kl_profile(kl: np.ndarray, beta: np.ndarray, structure: int, title: str, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    channels = np.arange(len(kl))
+    ax.bar(channels, np.maximum(kl, 1e-4), color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xlabel("latent channel")
+    ax.set_ylabel("KL (nats / frame)")
+    ax.axvline(structure - 0.5, color="black", linestyle="--", linewidth=1)
+    ax.set_title(title, fontsize=9)
+    twin = ax.twinx()
+    twin.plot(channels, beta, color="tab:red", linewidth=1.5)
+    twin.set_ylabel("beta_c", color="tab:red")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+
+
+class Evaluator:
+    """Scores a model on the first ``clips`` validation clips (sorted by id, first seconds)."""
+
+    def __init__(self, pool: ClipPool, clips: int, seconds: float, audio_samples: int, out):
+        samples = int(seconds * pool.sample_rate)
+        count = min(clips, len(pool))
+        self.ids = [pool.entries[i]["id"] for i in range(count)]
+        self.audio = torch.from_numpy(np.stack([pool.crop(i, samples) for i in range(count)]))[:, None]
+        self.sample_rate = pool.sample_rate
+        self.audio_samples = audio_samples
+        self.out = Path(out)
+
+    @torch.no_grad()
+    def run(self, model, regularizer, step: int) -> dict:
+        model.eval()
+        device = next(model.parameters()).device
+        x = self.audio.to(device)
+        recon, latent = model(x, sample=False)
+        kl = kl_per_element(latent.mean, latent.logsigma).mean(dim=(0, 2)).cpu().numpy()
+        recon_np, x_np = recon.cpu().numpy(), self.audio.numpy()
+        scores = [si_sdr(r, t) for r, t in zip(recon_np, x_np)]
+        result = {
+            "step": step,
+            "stft_distance": float(stft_distance(recon, x)),
+            "mel_distance": float(mel_distance(recon, x, self.sample_rate)),
+            "si_sdr": float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else float("nan"),
+            "kl_nats_per_frame": float(kl.sum()),
+            "rate_bits_per_second": float(kl.sum() / np.log(2) * model.latent_rate),
+            "kl_per_channel": [round(float(v), 5) for v in kl],
+        }
+        folder = self.out / "eval"
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(min(self.audio_samples, len(self.ids))):
+            reference = folder / "reference" / f"{self.ids[i]}.wav"
+            if not reference.exists():
+                reference.parent.mkdir(exist_ok=True)
+                write_audio(reference, x_np[i], self.sample_rate)
+            target = folder / f"step-{step:07d}" / f"{self.ids[i]}.recon.wav"
+            target.parent.mkdir(exist_ok=True)
+            write_audio(target, recon_np[i], self.sample_rate)
+        beta = regularizer.beta.cpu().numpy()
+        title = (f"step {step}: {result['rate_bits_per_second']:.0f} bit/s, "
+                 f"mel {result['mel_distance']:.3f}, stft {result['stft_distance']:.3f}")
+        plot_kl_profile(kl, beta, model.config.structure_channels, title,
+                        folder / f"kl-profile-step-{step:07d}.png")
+        with open(self.out / "eval.jsonl", "a") as f:
+            f.write(json.dumps(result) + "\n")
+        return result

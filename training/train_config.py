@@ -1,0 +1,161 @@
+"""Training configuration for ``star train vae --config FILE``: JSON or TOML, every key optional
+except the corpus. Unknown keys are errors (a typo must not silently train something else).
+
+    {"name": "default", "out": "runs/default",
+     "model": {"arch": "spectral-mamba", "hidden": 192, "star": {"curve": "star", ...}},
+     "data": {"corpus": "data/corpus", "clip_seconds": 1.0},
+     "optim": {"batch_size": 8, "steps": 20000, "lr": 5e-4},
+     "loss": {"stft": 1.0, "mel": 1.0, "kl_warmup_steps": 1000},
+     "adversarial": {"enabled": false},
+     "eval": {"every_steps": 500}}
+
+``model`` holds an architecture name from ``star_plugin.architectures`` plus any ``VAEConfig``
+field to override (``star`` is the regulariser: curve, beta_min, beta_max, gamma, ...).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from star_plugin.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    corpus: str = ""
+    split: str = "train"
+    clip_seconds: float = 1.0
+    gain_db: tuple = (-12.0, 3.0)   # random gain per training crop (level invariance)
+    max_items: Optional[int] = None
+
+
+@dataclass
+class OptimConfig:
+    batch_size: int = 8
+    steps: int = 10000
+    minutes: Optional[float] = None   # wall-clock budget (counts across resumes)
+    lr: float = 5e-4
+    betas: tuple = (0.8, 0.99)
+    weight_decay: float = 1e-4
+    warmup_steps: int = 200
+    schedule: str = "cosine"          # cosine | constant
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+
+
+@dataclass
+class LossConfig:
+    stft: float = 1.0      # multi-resolution STFT distance
+    mel: float = 1.0       # multi-scale mel distance
+    l1: float = 0.1        # waveform L1
+    kl_warmup_steps: int = 1000
+
+
+@dataclass
+class AdversarialConfig:
+    enabled: bool = False
+    start_step: int = 0
+    weight: float = 1.0
+    feature_matching: float = 2.0
+    lr: float = 2e-4
+    n_ffts: tuple = (2048, 1024, 512)
+    channels: int = 32
+
+
+@dataclass
+class EvalConfig:
+    every_steps: int = 1000
+    clips: int = 8
+    seconds: float = 4.0
+    audio_samples: int = 2
+
+
+@dataclass
+class TrainConfig:
+    name: str = "star-vae"
+    out: str = "runs/star-vae"
+    model: dict = field(default_factory=lambda: {"arch": "spectral-mamba"})
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint_minutes: float = 3.0
+    checkpoint_steps: Optional[int] = None   # also checkpoint every N steps (tests, short runs)
+    log_every: int = 10
+    tensorboard: bool = False
+    seed: int = 0
+    threads: Optional[int] = None
+    device: str = "auto"                     # auto | cpu | cuda
+    amp: bool = True                         # bf16 autocast on CUDA; ignored on CPU
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> "TrainConfig":
+        return _build(cls, raw, source)
+
+    @classmethod
+    def from_file(cls, path) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"training config '{path}' does not exist")
+        text = path.read_text()
+        try:
+            if path.suffix == ".toml":
+                import tomllib
+                raw = tomllib.loads(text)
+            else:
+                raw = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"training config '{path}' cannot be parsed: {exc}") from None
+        config = cls.from_dict(raw, str(path))
+        if config.data.corpus and not Path(config.data.corpus).is_absolute():
+            # a relative corpus path is relative to the working directory, as on the CLI
+            config.data.corpus = str(Path(config.data.corpus))
+        return config
+
+
+def _build(cls, raw: Any, where: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table/object, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(fields)}")
+    values = {}
+    for name, value in raw.items():
+        default = getattr(cls(), name) if name not in ("model",) else None
+        if dataclasses.is_dataclass(default):
+            values[name] = _build(type(default), value, f"{where}: {name}")
+        elif isinstance(default, tuple):
+            values[name] = tuple(value)
+        else:
+            values[name] = value
+    return cls(**values)
+
+
+def apply_overrides(config: TrainConfig, assignments: list[str]) -> TrainConfig:
+    """``section.key=value`` assignments (value parsed as JSON, else kept as a string)."""
+    raw = config.to_dict()
+    for item in assignments or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected section.key=value")
+        key, value = item.split("=", 1)
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+            node = node[part]
+        node[parts[-1]] = value
+    return TrainConfig.from_dict(raw, "--set")

@@ -1,0 +1,331 @@
+"""``star train vae --config FILE [--resume]``: the STAR-VAE trainer.
+
+Losses: multi-resolution STFT + multi-scale mel + waveform L1, the STAR (or uniform-beta) KL
+with a linear warm-up, and optionally a multi-scale STFT discriminator with feature matching.
+AdamW, gradient clipping, warm-up + cosine learning rate, EMA weights (the shipped ones).
+
+Robustness: a batch is a pure function of (seed, step, rank) and so is the sampling noise, so
+``--resume`` continues exactly where the checkpoint left off. Checkpoints are written
+atomically (temp file + rename) every ``checkpoint_minutes`` and on SIGTERM/SIGINT, so a
+``kill -9`` loses at most the steps since the last one and never leaves a corrupt file.
+Runs on CPU, on CUDA with bf16 autocast, and on several processes through ``torchrun``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import signal
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from star_plugin.architectures import architecture
+from star_plugin.atomic import atomic_path
+from star_plugin.config import VAEConfig
+from star_plugin.errors import ConfigError
+from star_plugin.metrics import mel_distance, stft_distance
+from star_plugin.model_io import save_vae
+from star_plugin.star_loss import StarRegularizer
+from star_plugin.vae import StarVAE
+
+from .dataset import ClipPool
+from .discriminator import MultiScaleSTFTDiscriminator, discriminator_loss, generator_losses
+from .distributed import Context, setup, teardown
+from .ema import EMA
+from .evaluation import Evaluator
+from .train_config import TrainConfig, apply_overrides
+
+CHECKPOINT = "checkpoint.pt"
+LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "kl_nats_per_frame",
+              "kl_weight", "adv", "feature_matching", "disc", "grad_norm"]
+
+
+def model_config(config: TrainConfig) -> VAEConfig:
+    spec = dict(config.model)
+    arch = spec.pop("arch", "spectral-mamba")
+    spec.setdefault("name", config.name)
+    try:
+        return architecture(arch, **spec)
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"training config 'model': {exc}") from None
+
+
+class TrainStep(torch.nn.Module):
+    """The VAE pass that DDP wraps: tensors in, tensors out."""
+
+    def __init__(self, model: StarVAE):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        recon, latent = self.model(x)
+        return recon, latent.mean, latent.logsigma
+
+
+def lr_factor(step: int, optim) -> float:
+    warm = min(1.0, (step + 1) / max(1, optim.warmup_steps))
+    if optim.schedule == "constant":
+        return warm
+    progress = min(1.0, step / max(1, optim.steps))
+    cosine = optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return warm * cosine
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, out, resume: bool = False):
+        self.config, self.out = config, Path(out)
+        if not config.data.corpus:
+            raise ConfigError("training config: data.corpus is required (a 'star data build' "
+                              "directory)")
+        if config.optim.schedule not in ("cosine", "constant"):
+            raise ConfigError(f"optim.schedule must be cosine or constant, got "
+                              f"{config.optim.schedule!r}")
+        checkpoint = self.out / CHECKPOINT
+        if checkpoint.exists() and not resume:
+            raise ConfigError(f"'{self.out}' already holds a run ({CHECKPOINT}); pass --resume "
+                              f"to continue it or choose another --out")
+        self.ctx: Context = setup(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        device = self.ctx.device
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.vae_config = model_config(config)
+        self.model = StarVAE(self.vae_config).to(device)
+        self.regularizer = StarRegularizer(self.vae_config.latent_channels,
+                                           **self.vae_config.star).to(device)
+        o = config.optim
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
+                                     weight_decay=o.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, o))
+        self.ema = EMA(self.model, o.ema_decay)
+        adv = config.adversarial
+        self.disc = self.disc_opt = None
+        if adv.enabled:
+            self.disc = MultiScaleSTFTDiscriminator(adv.n_ffts, adv.channels).to(device)
+            self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=adv.lr, betas=(0.8, 0.99))
+        self.step, self.elapsed = 0, 0.0
+        if resume and checkpoint.exists():
+            self._load(checkpoint)
+        elif resume and self.ctx.main:
+            print(f"--resume: no checkpoint in '{self.out}', starting from scratch", file=sys.stderr)
+        wrap = (lambda m: DistributedDataParallel(m)) if self.ctx.distributed else (lambda m: m)
+        self.train_step = wrap(TrainStep(self.model))
+        self.disc_step = wrap(self.disc) if self.disc is not None else None
+        sr = self.vae_config.sample_rate
+        self.pool = ClipPool(config.data.corpus, config.data.split, sr, config.data.max_items,
+                             verbose=self.ctx.main)
+        self.samples = max(1, int(config.data.clip_seconds * sr) // self.model.hop) * self.model.hop
+        self.evaluator = None
+        if self.ctx.main:
+            try:
+                val = ClipPool(config.data.corpus, "validation", sr, verbose=False)
+            except Exception as exc:  # no validation split: evaluate on training clips
+                warnings.warn(f"no usable validation split ({exc}); evaluating on training clips")
+                val = self.pool
+            e = config.eval
+            self.evaluator = Evaluator(val, e.clips, e.seconds, e.audio_samples, self.out)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state(self) -> dict:
+        state = {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
+                 "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                 "step": self.step, "elapsed": self.elapsed, "config": self.config.to_dict()}
+        if self.disc is not None:
+            state["disc"] = self.disc.state_dict()
+            state["disc_optimizer"] = self.disc_opt.state_dict()
+        return state
+
+    def save_checkpoint(self) -> None:
+        if self.ctx.main:
+            with atomic_path(self.out / CHECKPOINT) as tmp:
+                torch.save(self._state(), tmp)
+
+    def _load(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location=self.ctx.device, weights_only=False)
+        except Exception as exc:
+            raise ConfigError(f"checkpoint '{path}' cannot be read ({exc}); remove it to start "
+                              f"over") from None
+        try:
+            self.model.load_state_dict(state["model"])
+            self.ema.load_state_dict(state["ema"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.sched.load_state_dict(state["scheduler"])
+            if self.disc is not None and "disc" in state:
+                self.disc.load_state_dict(state["disc"])
+                self.disc_opt.load_state_dict(state["disc_optimizer"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise ConfigError(f"checkpoint '{path}' does not match this training config's "
+                              f"model: {str(exc).splitlines()[0]}") from None
+        self.step, self.elapsed = state["step"], state["elapsed"]
+        if self.ctx.main:
+            print(f"resumed '{self.out}' at step {self.step}", file=sys.stderr)
+
+    # ------------------------------------------------------------------ one step
+    def _batch(self):
+        rng = np.random.default_rng([self.config.seed, self.step, self.ctx.rank])
+        x = self.pool.batch(rng, self.config.optim.batch_size, self.samples, self.config.data.gain_db)
+        torch.manual_seed(self.config.seed * 1_000_003 + self.step * 1009 + self.ctx.rank)
+        return x.to(self.ctx.device)
+
+    def _autocast(self):
+        on_cuda = self.ctx.device.type == "cuda" and self.config.amp
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda) if on_cuda \
+            else torch.autocast("cpu", enabled=False)
+
+    def train_one(self) -> dict:
+        cfg, x = self.config, self._batch()
+        self.model.train()
+        with self._autocast():
+            recon, mu, logsigma = self.train_step(x)
+        recon = recon.float()
+        sr = self.vae_config.sample_rate
+        stft, mel = stft_distance(recon, x), mel_distance(recon, x, sr)
+        l1 = (recon - x).abs().mean()
+        loss = cfg.loss.stft * stft + cfg.loss.mel * mel + cfg.loss.l1 * l1
+        kl_weight = min(1.0, self.step / max(1, cfg.loss.kl_warmup_steps))
+        kl, kl_stats = self.regularizer(mu.float(), logsigma.float(), weight=kl_weight)
+        loss = loss + kl
+        row = {"stft": stft.item(), "mel": mel.item(), "l1": l1.item(),
+               "kl_nats_per_frame": kl_stats["kl_total"], "kl_weight": kl_weight}
+        adv = cfg.adversarial
+        if self.disc is not None and self.step >= adv.start_step:
+            with self._autocast():
+                outputs = self.disc_step(torch.cat([x, recon.detach()]))
+            split = [[(o[:len(x)], [f[:len(x)] for f in fs]) for o, fs in outputs],
+                     [(o[len(x):], [f[len(x):] for f in fs]) for o, fs in outputs]]
+            d_loss = discriminator_loss(*split)
+            self.disc_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.disc.parameters(), cfg.optim.grad_clip)
+            self.disc_opt.step()
+            # generator terms through the plain module: its stray grads are zeroed next step
+            with self._autocast():
+                g_adv, fm = generator_losses(self.disc(x), self.disc(recon))
+            loss = loss + adv.weight * g_adv + adv.feature_matching * fm
+            row.update(adv=g_adv.item(), feature_matching=fm.item(), disc=d_loss.item())
+        self.opt.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            self.nonfinite += 1
+            if self.nonfinite > 10:
+                raise ConfigError(f"loss is not finite for {self.nonfinite} steps in a row at step "
+                                  f"{self.step}; lower optim.lr or check the corpus")
+            row.update(loss=float("nan"), grad_norm=float("nan"))
+        else:
+            self.nonfinite = 0
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+            self.opt.step()
+            self.ema.update(self.model, self.step)
+            row.update(loss=loss.item(), grad_norm=float(grad_norm))
+        self.sched.step()
+        self.step += 1
+        row.update(step=self.step, lr=self.sched.get_last_lr()[0])
+        return row
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, until: int | None = None) -> Path:
+        """Train to ``optim.steps`` (or stop early at step ``until``, as an interruption would)."""
+        cfg, ctx = self.config, self.ctx
+        last = cfg.optim.steps if until is None else min(until, cfg.optim.steps)
+        self.nonfinite = 0
+        stop = []
+        handler = lambda *_: stop.append(True)  # noqa: E731 - finish the step, then save
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        log = writer = bar = None
+        if ctx.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+            new_log = not (self.out / "log.csv").exists()
+            log = open(self.out / "log.csv", "a", newline="")
+            writer = csv.DictWriter(log, LOG_FIELDS, extrasaction="ignore")
+            if new_log:
+                writer.writeheader()
+            from tqdm import tqdm
+            bar = tqdm(total=cfg.optim.steps, initial=self.step, desc=cfg.name, file=sys.stderr,
+                       mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
+        tensorboard = self._tensorboard() if ctx.main and cfg.tensorboard else None
+        budget = cfg.optim.minutes * 60 if cfg.optim.minutes else float("inf")
+        started, last_save = time.time() - self.elapsed, time.time()
+        try:
+            while self.step < last:
+                if ctx.any(bool(stop) or time.time() - started >= budget):
+                    break
+                row = self.train_one()
+                self.elapsed = time.time() - started
+                row["seconds"] = round(self.elapsed, 1)
+                if ctx.main:
+                    bar.update(1)
+                    if self.step % cfg.log_every == 0:
+                        writer.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v)
+                                         for k, v in row.items()})
+                        log.flush()
+                        bar.set_postfix(mel=f"{row['mel']:.3f}", kl=f"{row['kl_nats_per_frame']:.1f}")
+                        if tensorboard:
+                            for k, v in row.items():
+                                tensorboard.add_scalar(f"train/{k}", v, self.step)
+                    if cfg.eval.every_steps and self.step % cfg.eval.every_steps == 0:
+                        self._evaluate(tensorboard)
+                due = (time.time() - last_save > cfg.checkpoint_minutes * 60
+                       or (cfg.checkpoint_steps and self.step % cfg.checkpoint_steps == 0))
+                if due:
+                    self.save_checkpoint()
+                    last_save = time.time()
+            self.save_checkpoint()
+            model_dir = self.export()
+            if ctx.main and self.step and (not cfg.eval.every_steps or self.step % cfg.eval.every_steps):
+                self._evaluate(tensorboard)
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            if bar is not None:
+                bar.close()
+            if log is not None:
+                log.close()
+            teardown(ctx)
+        return model_dir
+
+    def _evaluate(self, tensorboard=None) -> None:
+        result = self.evaluator.run(self.ema.model, self.regularizer, self.step)
+        print(f"\neval step {self.step}: mel {result['mel_distance']:.3f} stft "
+              f"{result['stft_distance']:.3f} si-sdr {result['si_sdr']:.2f} dB, "
+              f"{result['rate_bits_per_second']:.0f} bit/s", file=sys.stderr)
+        if tensorboard:
+            for k in ("mel_distance", "stft_distance", "si_sdr", "rate_bits_per_second"):
+                tensorboard.add_scalar(f"eval/{k}", result[k], self.step)
+
+    def _tensorboard(self):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            warnings.warn("tensorboard is not installed (pip install tensorboard); logging to "
+                          "log.csv only")
+            return None
+        return SummaryWriter(str(self.out / "tensorboard"))
+
+    def export(self) -> Path:
+        """Write the EMA weights as a model directory (``OUT/model``)."""
+        model_dir = self.out / "model"
+        if self.ctx.main:
+            self.ema.model.config.scan_backend = "auto"
+            save_vae(self.ema.model, model_dir, {"train_steps": str(self.step),
+                                                "train_seconds": f"{self.elapsed:.0f}",
+                                                "train_config": self.config.name})
+        return model_dir
+
+
+def run_train_vae(args) -> Path:
+    config = TrainConfig.from_file(args.config)
+    config = apply_overrides(config, getattr(args, "set", None))
+    if getattr(args, "seed", None) is not None:
+        config.seed = args.seed
+    out = Path(args.out or config.out)
+    model_dir = Trainer(config, out, resume=args.resume).fit()
+    print(f"model written to {model_dir}")
+    return model_dir
