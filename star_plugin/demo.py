@@ -15,10 +15,10 @@ from .atomic import atomic_path
 from .audio import read_audio, write_audio
 from .convert import from_model_batch, to_model_batch
 from .errors import StarError
-from .metrics import si_sdr, stft_distance
+from .metrics import mel_distance, si_sdr, stft_distance
 from .model_io import load_vae, presets_dir
 
-SWAP_PAIRS = [("pluck-melody", "noise-texture"), ("drum-loop", "chord-pad")]
+SWAP_PAIRS = [("melody", "texture"), ("speech", "drums")]
 
 
 def _examples() -> dict:
@@ -73,7 +73,8 @@ def run_demo(output="star-demo", model_name="default") -> dict:
     latents, rows, metrics = {}, [], {}
     with torch.no_grad():  # warm-up, so that the timings below are steady-state
         model.reconstruct(torch.zeros(1, model.config.audio_channels, 4 * model.hop))
-    print(f"\n{'clip':<16} {'seconds':>7} {'SI-SDR dB':>9} {'STFT dist':>9} {'x real time':>11}")
+    print(f"\n{'clip':<16} {'seconds':>7} {'SI-SDR dB':>9} {'mel dist':>9} {'STFT dist':>9} "
+          f"{'x real time':>11}")
     for name, path in _examples().items():
         audio, rate = read_audio(path)
         batch, layout = to_model_batch(audio, rate, model.sample_rate, model.config.audio_channels)
@@ -85,14 +86,17 @@ def run_demo(output="star-demo", model_name="default") -> dict:
         recon = from_model_batch(recon_batch, layout)
         write_audio(out / f"{name}.recon.wav", recon, rate)
         seconds = audio.shape[-1] / rate
+        pair = torch.from_numpy(recon), torch.from_numpy(audio)
         row = {"si_sdr_db": si_sdr(recon, audio),
-               "stft_distance": float(stft_distance(torch.from_numpy(recon), torch.from_numpy(audio))),
+               "mel_distance": float(mel_distance(*pair, rate)),
+               "stft_distance": float(stft_distance(*pair)),
                "realtime_x": seconds / elapsed}
         metrics[name] = row
         latents[name] = (latent, layout)
         rows += [(f"{name} (input)", audio, latent.mean[0].numpy()),
                  (f"{name} (reconstruction)", recon, latent.mean[0].numpy())]
-        print(f"{name:<16} {seconds:>7.2f} {row['si_sdr_db']:>9.2f} {row['stft_distance']:>9.3f} "
+        print(f"{name:<16} {seconds:>7.2f} {row['si_sdr_db']:>9.2f} {row['mel_distance']:>9.3f} "
+              f"{row['stft_distance']:>9.3f} "
               f"{row['realtime_x']:>10.1f}x")
     print()
     for a, b in SWAP_PAIRS:

@@ -13,10 +13,10 @@ def test_demo_writes_reconstructions_swaps_and_picture(tmp_path, capsys):
     out = tmp_path / "demo"
     metrics = run_demo(out, model_name=str(model_dir))
     names = {p.name for p in out.iterdir()}
-    assert {"pluck-melody.recon.wav", "drum-loop.recon.wav", "demo.png"} <= names
-    assert "pluck-melody-structure+noise-texture-texture.wav" in names
+    assert {"melody.recon.wav", "drums.recon.wav", "demo.png"} <= names
+    assert "melody-structure+texture-texture.wav" in names
     assert len(metrics) == 4 and all("si_sdr_db" in m for m in metrics.values())
-    info = sf.info(out / "drum-loop.recon.wav")
+    info = sf.info(out / "drums.recon.wav")
     assert info.samplerate == 44100 and info.duration > 2.9
     assert (out / "demo.png").stat().st_size > 10_000
     assert "SI-SDR" in capsys.readouterr().out

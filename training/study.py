@@ -46,7 +46,11 @@ def main(argv=None) -> None:
                     print(f"{out}: done, skipping", file=sys.stderr)
                     continue
             start = time.time()
-            Trainer(config, out, resume=checkpoint.exists()).fit()
+            trainer = Trainer(config, out, resume=checkpoint.exists())
+            trainer.fit()
+            if trainer.interrupted:  # SIGTERM/Ctrl+C stops the whole study, not just this run
+                print(f"{out}: interrupted; run the same command to resume", file=sys.stderr)
+                return
             print(f"{out}: trained in {time.time() - start:.0f} s", file=sys.stderr)
 
 

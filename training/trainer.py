@@ -277,6 +277,7 @@ class Trainer:
                 if due:
                     self.save_checkpoint()
                     last_save = time.time()
+            self.interrupted = bool(stop)
             self.save_checkpoint()
             model_dir = self.export()
             if ctx.main and self.step and (not cfg.eval.every_steps or self.step % cfg.eval.every_steps):
