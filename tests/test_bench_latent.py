@@ -17,48 +17,7 @@ from star_plugin.cli import main
 from star_plugin.model_io import save_vae
 from star_plugin.training.corpus.manifest import write_manifest
 
-RATE = 16000
-FAST = dict(n_fft=64, stft_hop=16, frame_strides=[8])  # hop 128: 63 frames per 0.5 s
-
-
-def tone(f0, seconds=0.5):
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (0.4 * np.exp(-3 * t) * np.sin(2 * np.pi * f0 * t)).astype(np.float32)[None]
-
-
-def noise(seed, seconds=0.5):
-    rng = np.random.default_rng(seed)
-    return (0.2 * rng.standard_normal(int(seconds * RATE))).astype(np.float32)[None]
-
-
-def make_corpus(root, n_train=8, n_test=4):
-    entries = []
-    for split, n in (("train", n_train), ("test", n_test)):
-        for i in range(n):
-            kind = "tone" if i % 2 == 0 else "noise"
-            audio = tone(220 * (1 + i % 3)) if kind == "tone" else noise(1000 * (split == "test") + i)
-            cid = f"{split}-{i:02d}"
-            write_audio(root / "audio" / f"{cid}.wav", audio, RATE)
-            entries.append({"id": cid, "path": f"audio/{cid}.wav", "split": split, "group": cid,
-                            "caption": kind, "labels": {"source": kind, "register": "mid"}})
-    write_manifest(root, entries)
-    return root
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on this busy 2-core machine two threads stall at every operation."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_vae(tiny_model(**FAST), tmp_path_factory.mktemp("models") / "tiny")
+from bench_fixtures import FAST, RATE, make_corpus, model_dir, noise, one_thread, tone  # noqa: F401
 
 
 def test_latent_bench_on_corpus_cli(model_dir, tmp_path, capsys):
@@ -80,7 +39,7 @@ def test_latent_bench_on_corpus_cli(model_dir, tmp_path, capsys):
     assert set(err) == {"plain", "texture_prior", "structure_prior"}
     assert all(math.isfinite(err[c][b]) for c in err for b in ("low", "high", "full"))
     probes = m["probes"]["keys"]
-    assert set(probes) == {"source"}  # "register" has a single class: no probe
+    assert set(probes) == {"source", "family", "register"}  # "effect" has one class: no probe
     for name, entry in probes["source"].items():
         assert 0 <= entry["accuracy"] <= 1 and 0 <= entry["majority_accuracy"] <= 1
     assert set(probes["source"]) == {"structure", "texture", "all", "random-3"}
