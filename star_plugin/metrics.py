@@ -26,6 +26,27 @@ def si_sdr(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-8) -> fl
     return float(np.mean(scores)) if scores else float("nan")
 
 
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(-1, x.shape[-1])
+
+
+def stft_magnitudes(x: torch.Tensor, sizes=(2048, 1024, 512, 256, 128)) -> list:
+    """|STFT| of x (..., samples) at each FFT size (hop n/4, Hann): the features of
+    :func:`stft_distance`, computed once when one reference is scored many times."""
+    x = _rows(x)
+    return [torch.stft(x, n, n // 4, window=torch.hann_window(n, device=x.device, dtype=x.dtype),
+                       return_complex=True).abs() for n in sizes]
+
+
+def stft_distance_from(est_mags: list, ref_mags: list) -> torch.Tensor:
+    total = 0.0
+    for e, r in zip(est_mags, ref_mags):
+        convergence = torch.linalg.norm(r - e) / (torch.linalg.norm(r) + 1e-7)
+        log_mag = (torch.log(e + 1e-5) - torch.log(r + 1e-5)).abs().mean()
+        total = total + convergence + log_mag
+    return total / len(ref_mags)
+
+
 def stft_distance(estimate: torch.Tensor, target: torch.Tensor,
                   sizes=(2048, 1024, 512, 256, 128)) -> torch.Tensor:
     """Multi-resolution STFT distance: mean over FFT sizes (hop n/4, Hann) of spectral
@@ -33,18 +54,7 @@ def stft_distance(estimate: torch.Tensor, target: torch.Tensor,
 
     Tensors (..., samples); differentiable, so it doubles as the training loss.
     """
-    est = estimate.reshape(-1, estimate.shape[-1])
-    ref = target.reshape(-1, target.shape[-1])
-    total = est.new_zeros(())
-    for n_fft in sizes:
-        window = torch.hann_window(n_fft, device=est.device, dtype=est.dtype)
-        e = torch.stft(est, n_fft, n_fft // 4, window=window, return_complex=True).abs()
-        r = torch.stft(ref, n_fft, n_fft // 4, window=window, return_complex=True).abs()
-        convergence = torch.linalg.norm(r - e) / (torch.linalg.norm(r) + 1e-7)
-        log_mag = (torch.log(e + 1e-5) - torch.log(r + 1e-5)).abs().mean()
-        total = total + convergence + log_mag
-    return total / len(sizes)
-
+    return stft_distance_from(stft_magnitudes(estimate, sizes), stft_magnitudes(target, sizes))
 
 MEL_SCALES = ((32, 5), (64, 10), (128, 20), (256, 40), (512, 80), (1024, 160), (2048, 320))
 
@@ -74,21 +84,29 @@ def _filterbank(n_fft, n_mels, sample_rate, device, dtype) -> torch.Tensor:
     return _FILTERBANKS[key]
 
 
+def log_mel_features(x: torch.Tensor, sample_rate: int, scales=MEL_SCALES,
+                     floor: float = 1e-5) -> list:
+    """log10 max(M, floor) per (window, n_mels) scale, M = mel-filtered |STFT| (Hann, hop
+    window/4): the features of :func:`mel_distance`."""
+    x = _rows(x)
+    features = []
+    for n_fft, n_mels in scales:
+        window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+        spec = torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True).abs()
+        fb = _filterbank(n_fft, n_mels, sample_rate, x.device, x.dtype)
+        features.append(torch.log10(torch.matmul(fb, spec).clamp(min=floor)))
+    return features
+
+
+def mel_distance_from(est_features: list, ref_features: list) -> torch.Tensor:
+    return sum((e - r).abs().mean() for e, r in zip(est_features, ref_features)) / len(ref_features)
+
+
 def mel_distance(estimate: torch.Tensor, target: torch.Tensor, sample_rate: int,
                  scales=MEL_SCALES, floor: float = 1e-5) -> torch.Tensor:
     """Multi-scale mel distance (DAC's definition): mean over (window, n_mels) scales of
     mean |log10 max(M_e, floor) - log10 max(M_t, floor)|, where M is the mel-filtered STFT
     magnitude with a Hann window and hop window/4. Tensors (..., samples); differentiable.
     """
-    est = estimate.reshape(-1, estimate.shape[-1])
-    ref = target.reshape(-1, target.shape[-1])
-    total = est.new_zeros(())
-    for n_fft, n_mels in scales:
-        window = torch.hann_window(n_fft, device=est.device, dtype=est.dtype)
-        fb = _filterbank(n_fft, n_mels, sample_rate, est.device, est.dtype)
-        spec = [torch.stft(s, n_fft, n_fft // 4, window=window, return_complex=True).abs()
-                for s in (est, ref)]
-        mel_e, mel_r = (torch.matmul(fb, s) for s in spec)
-        total = total + (torch.log10(mel_e.clamp(min=floor))
-                         - torch.log10(mel_r.clamp(min=floor))).abs().mean()
-    return total / len(scales)
+    return mel_distance_from(log_mel_features(estimate, sample_rate, scales, floor),
+                             log_mel_features(target, sample_rate, scales, floor))

@@ -87,7 +87,6 @@ def test_kill_9_mid_training_resumes_from_last_checkpoint(tiny_corpus, tmp_path)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert (run / CHECKPOINT).exists()
-    assert not list(run.glob(".*tmp*")) or True  # stray temp files are harmless; the file is not
     state = torch.load(run / CHECKPOINT, weights_only=False)  # not corrupt
     saved_step = state["step"]
     assert saved_step >= 2 and saved_step % 2 == 0

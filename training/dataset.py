@@ -12,21 +12,13 @@ import warnings
 import numpy as np
 import torch
 
-from star_plugin.audio import read_audio, resample
+from star_plugin.audio import load_for_model
 
 from .corpus.manifest import CorpusError, audio_path, read_manifest
 
 
 class CorruptClipWarning(UserWarning):
     """A corpus file that could not be read and was left out."""
-
-
-def _load_mono(path, sample_rate: int) -> np.ndarray:
-    audio, rate = read_audio(path, strict=True)
-    mono = audio.mean(axis=0) if audio.shape[0] > 1 else audio[0]
-    if rate != sample_rate:
-        mono = resample(mono[None], rate, sample_rate)[0]
-    return mono
 
 
 class ClipPool:
@@ -41,7 +33,7 @@ class ClipPool:
         for entry in entries:
             path = audio_path(corpus, entry)
             try:
-                mono = _load_mono(path, sample_rate)
+                mono = load_for_model(path, sample_rate, 1)[0][0]
             except Exception as exc:  # any unreadable file: leave it out, say which
                 warnings.warn(f"skipping corpus file '{path}': {exc}", CorruptClipWarning,
                               stacklevel=2)

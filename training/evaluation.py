@@ -11,7 +11,7 @@ import torch
 from star_plugin.atomic import atomic_path
 from star_plugin.audio import write_audio
 from star_plugin.metrics import mel_distance, si_sdr, stft_distance
-from star_plugin.star_loss import kl_per_element
+from star_plugin.star_loss import kl_nats_per_frame, rate_bits_per_second
 
 from .dataset import ClipPool
 
@@ -56,7 +56,8 @@ class Evaluator:
         device = next(model.parameters()).device
         x = self.audio.to(device)
         recon, latent = model(x, sample=False)
-        kl = kl_per_element(latent.mean, latent.logsigma).mean(dim=(0, 2)).cpu().numpy()
+        kl_t = kl_nats_per_frame(latent.mean, latent.logsigma)
+        kl = kl_t.cpu().numpy()
         recon_np, x_np = recon.cpu().numpy(), self.audio.numpy()
         scores = [si_sdr(r, t) for r, t in zip(recon_np, x_np)]
         result = {
@@ -65,7 +66,7 @@ class Evaluator:
             "mel_distance": float(mel_distance(recon, x, self.sample_rate)),
             "si_sdr": float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else float("nan"),
             "kl_nats_per_frame": float(kl.sum()),
-            "rate_bits_per_second": float(kl.sum() / np.log(2) * model.latent_rate),
+            "rate_bits_per_second": rate_bits_per_second(kl_t, model.latent_rate),
             "kl_per_channel": [round(float(v), 5) for v in kl],
         }
         folder = self.out / "eval"

@@ -114,11 +114,7 @@ class TrainConfig:
                 raw = json.loads(text)
         except ValueError as exc:
             raise ConfigError(f"training config '{path}' cannot be parsed: {exc}") from None
-        config = cls.from_dict(raw, str(path))
-        if config.data.corpus and not Path(config.data.corpus).is_absolute():
-            # a relative corpus path is relative to the working directory, as on the CLI
-            config.data.corpus = str(Path(config.data.corpus))
-        return config
+        return cls.from_dict(raw, str(path))  # a relative corpus path is relative to the cwd
 
 
 def _build(cls, raw: Any, where: str):

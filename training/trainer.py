@@ -207,7 +207,9 @@ class Trainer:
             self.disc_opt.step()
             # generator terms through the plain module: its stray grads are zeroed next step
             with self._autocast():
-                g_adv, fm = generator_losses(self.disc(x), self.disc(recon))
+                with torch.no_grad():  # real features are targets only
+                    real = self.disc(x)
+                g_adv, fm = generator_losses(real, self.disc(recon))
             loss = loss + adv.weight * g_adv + adv.feature_matching * fm
             row.update(adv=g_adv.item(), feature_matching=fm.item(), disc=d_loss.item())
         self.opt.zero_grad(set_to_none=True)
