@@ -117,6 +117,9 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, h0=None,
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     _check(u, delta, A, B, C, D, z, delta_bias, h0)
+    if torch.onnx.is_in_onnx_export():  # one ai.star::SelectiveScan node, not a traced loop
+        from star_plugin.export.scan_op import export_selective_scan
+        return export_selective_scan(u, delta, A, B, C, D, z, delta_bias, h0, softplus)
     if backend in ("auto", "cuda") and _cuda_available_for(u):
         from .scan_cuda import selective_scan_cuda
         return selective_scan_cuda(u, delta, A, B, C, D, z, delta_bias, h0, softplus)

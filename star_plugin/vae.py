@@ -29,6 +29,12 @@ from .streaming import Streamable, StreamSequential
 LOGSIGMA_RANGE = (-12.0, 4.0)
 
 
+def split_posterior(stats: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Encoder output (b, 2C, frames) -> (mean, logsigma), logsigma clamped to a sane range."""
+    mean, logsigma = stats.chunk(2, dim=1)
+    return mean, logsigma.clamp(*LOGSIGMA_RANGE)
+
+
 def bottleneck(cfg: VAEConfig) -> StreamSequential:
     """The latent-rate sequence model: a Mamba stack (paper) or a plain residual CNN."""
     if cfg.bottleneck_layers == 0:
@@ -189,9 +195,7 @@ class StarVAE(nn.Module):
 
     def posterior(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(mean, logsigma) of the frames of x; x length must be a multiple of hop."""
-        stats = self.encoder(x)
-        mean, logsigma = stats.chunk(2, dim=1)
-        return mean, logsigma.clamp(*LOGSIGMA_RANGE)
+        return split_posterior(self.encoder(x))
 
     def encode(self, x: torch.Tensor) -> Latent:
         self._check_audio(x)
@@ -246,13 +250,18 @@ class StarVAE(nn.Module):
             "skip": torch.tensor(self.synthesis_delay, dtype=torch.int64),
         }
 
-    def stream_encode(self, block: torch.Tensor, state: dict) -> Tuple[torch.Tensor, dict]:
-        """Audio block (any length) -> the latent means of every hop it completes."""
+    def stream_posterior(self, block: torch.Tensor, state: dict):
+        """Audio block (any length) -> (mean, logsigma, state) of every hop it completes."""
         buffer = torch.cat([state["input"], block], dim=-1)
         whole = buffer.shape[-1] // self.hop * self.hop
         stats, enc_state = self.encoder.step(buffer[..., :whole], state["encoder"])
-        mean, _ = stats.chunk(2, dim=1)
-        return mean, {**state, "input": buffer[..., whole:], "encoder": enc_state}
+        mean, logsigma = split_posterior(stats)
+        return mean, logsigma, {**state, "input": buffer[..., whole:], "encoder": enc_state}
+
+    def stream_encode(self, block: torch.Tensor, state: dict) -> Tuple[torch.Tensor, dict]:
+        """Audio block (any length) -> the latent means of every hop it completes."""
+        mean, _, state = self.stream_posterior(block, state)
+        return mean, state
 
     def stream_decode(self, frames: torch.Tensor, state: dict) -> Tuple[torch.Tensor, dict]:
         """Latent frames -> frames*hop raw decoder samples (before the synthesis delay)."""
