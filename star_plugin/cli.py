@@ -128,12 +128,42 @@ def cmd_recon(args):
         raise SystemExit(1)
 
 
+def _int_list(text: str, option: str) -> list:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise StarError(f"{option} must be comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise StarError(f"{option} needs positive integers, got {text!r}")
+    return values
+
+
+def cmd_export(args):
+    from .export.exporter import export_model
+
+    model = _load_model(args.model)
+    manifest = export_model(model, args.output, scan_body=args.scan_body,
+                            stream=not args.offline_only)
+    scan = manifest["scan_op"]
+    print(f"exported '{args.model}' to {args.output}/ (ONNX opset {manifest['opset']}, "
+          f"{scan['domain']}::{scan['name']} bodies: offline '{scan['offline_body']}', "
+          f"streaming '{scan['stream_body']}')")
+    if scan["measured_ms"]:
+        print(f"  scan bodies measured here (ms at 1 / 256 steps): {scan['measured_ms']}")
+    for kind, graph in manifest["graphs"].items():
+        states = graph.get("states")
+        extra = f", {len(states)} states" if states else ""
+        print(f"  {graph['file']:<22} {graph['bytes'] / 1e6:6.1f} MB{extra}")
+    if not model.config.causal:
+        print("  (bidirectional model: offline graphs only, it cannot stream)")
+
+
 def cmd_bench_speed(args):
     from .bench.model_speed import bench_models, format_model_results
     from .bench.scan_speed import bench_scan, format_scan_results
 
-    threads = [int(t) for t in args.threads.split(",")]
-    results = {"scan": [], "models": None}
+    threads = _int_list(args.threads, "--threads")
+    results = {"scan": [], "models": None, "onnx": None}
     for n in threads:
         result = bench_scan(threads=n, length=args.length, repeats=args.repeats)
         results["scan"].append(result)
@@ -143,8 +173,19 @@ def cmd_bench_speed(args):
     if not args.skip_models:
         results["models"] = bench_models(threads=threads, seconds=args.seconds)
         print(format_model_results(results["models"]))
+        print()
+    if not args.skip_onnx:
+        from .bench.onnx_speed import format_onnx_speed, run_onnx_speed
+        from .export.exporter import require_onnx
+
+        require_onnx()
+        results["onnx"] = run_onnx_speed(args.model, _int_list(args.blocks, "--blocks"),
+                                         args.stream_seconds,
+                                         _int_list(args.scan_lengths, "--scan-lengths"))
+        print(format_onnx_speed(results["onnx"]))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        from .atomic import write_bytes_atomic
+        write_bytes_atomic(args.json, (json.dumps(results, indent=2) + "\n").encode())
         print(f"\nresults written to {args.json}")
 
 
@@ -201,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default")
     p.set_defaults(func=cmd_recon)
 
+    p = sub.add_parser("export", help="export a model to ONNX (graphs + manifest.json)")
+    p.add_argument("model", nargs="?", default="default", help="bundled name or model directory")
+    p.add_argument("-o", "--output", required=True, help="directory to write")
+    p.add_argument("--scan-body", default="auto", choices=["auto", "scan", "chunked"],
+                   help="SelectiveScan function body (auto: the faster one, measured here)")
+    p.add_argument("--offline-only", action="store_true", help="skip the streaming graphs")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("bench", help="benchmarks")
     bench = p.add_subparsers(dest="bench", required=True)
     b = bench.add_parser("speed", help="scan backends and model real-time factors")
@@ -209,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--seconds", type=float, default=10.0, help="audio length for model timing")
     b.add_argument("--skip-models", action="store_true")
+    b.add_argument("--skip-onnx", action="store_true",
+                   help="skip the ONNX section (scan bodies, torch vs ONNX Runtime streaming)")
+    b.add_argument("--model", default="default", help="model for the ONNX streaming section")
+    b.add_argument("--blocks", default="64,256,1024,4096", help="streaming block sizes")
+    b.add_argument("--stream-seconds", type=float, default=10.0,
+                   help="audio streamed per block size")
+    b.add_argument("--scan-lengths", default="1,16,64,256,1024,4096",
+                   help="sequence lengths for the SelectiveScan body comparison")
     b.add_argument("--json", help="also write results to this JSON file")
     b.set_defaults(func=cmd_bench_speed)
     # --- bench recon: arguments owned by star_plugin/bench/recon.py ---
