@@ -138,6 +138,11 @@ def _int_list(text: str, option: str) -> list:
     return values
 
 
+def _onnx_installed() -> bool:
+    import importlib.util
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+
+
 def cmd_export(args):
     from .export.exporter import export_model
 
@@ -174,11 +179,12 @@ def cmd_bench_speed(args):
         results["models"] = bench_models(threads=threads, seconds=args.seconds)
         print(format_model_results(results["models"]))
         print()
-    if not args.skip_onnx:
+    if not args.skip_onnx and not _onnx_installed():
+        print("ONNX section skipped: it needs onnx and onnxruntime "
+              "(pip install 'star-plugin[onnx]')")
+    elif not args.skip_onnx:
         from .bench.onnx_speed import format_onnx_speed, run_onnx_speed
-        from .export.exporter import require_onnx
 
-        require_onnx()
         results["onnx"] = run_onnx_speed(args.model, _int_list(args.blocks, "--blocks"),
                                          args.stream_seconds,
                                          _int_list(args.scan_lengths, "--scan-lengths"))
