@@ -8,6 +8,7 @@ block size stay dynamic. Each graph then gets the op's function, its metadata, a
 """
 from __future__ import annotations
 
+import copy
 import io
 import json
 import warnings
@@ -20,6 +21,7 @@ from star_plugin import __version__
 from star_plugin.atomic import write_bytes_atomic
 from star_plugin.errors import ConfigError
 from star_plugin.mamba import MambaMixer
+from star_plugin.streaming import flatten_state
 from star_plugin.vae import StarVAE
 
 from .graphs import (STATE_IN, STATE_OUT, DecoderGraph, DecoderStreamGraph, EncoderGraph,
@@ -40,7 +42,8 @@ def require_onnx():
             from None
 
 
-def _mixer_sizes(model: StarVAE) -> Optional[tuple]:
+def mixer_sizes(model: StarVAE) -> Optional[tuple]:
+    """(d_inner, d_state) of the model's Mamba layers, or None for a CNN backbone."""
     for module in model.modules():
         if isinstance(module, MambaMixer):
             return module.d_inner, module.d_state
@@ -54,7 +57,7 @@ def choose_scan_bodies(model: StarVAE, requested: str) -> Dict[str, object]:
         raise ConfigError(f"--scan-body must be one of {SCAN_BODY_CHOICES}, got {requested!r}")
     if requested != "auto":
         return {"offline": requested, "stream": requested, "measured_ms": None}
-    sizes = _mixer_sizes(model)
+    sizes = mixer_sizes(model)
     if sizes is None:  # no Mamba layer: no SelectiveScan node to define
         return {"offline": "scan", "stream": "scan", "measured_ms": None}
     from star_plugin.bench.onnx_speed import time_scan_bodies
@@ -81,11 +84,8 @@ def _model_metadata(model: StarVAE) -> Dict[str, object]:
 
 def _state_entries(model: StarVAE, part: str, names: List[str]) -> List[dict]:
     """Manifest entries for the states of one half: shape at batch 1, batch multiple."""
-    one = model.init_state(1)[part]
-    two = model.init_state(2)[part]
-    from star_plugin.streaming import flatten_state
-
-    one, two = flatten_state(one), flatten_state(two)
+    one = flatten_state(model.init_state(1)[part])
+    two = flatten_state(model.init_state(2)[part])
     return [{"name": f"{part}.{name}", "shape": list(one[name].shape),
              "batch_multiple": int(two[name].shape[0] - one[name].shape[0]),
              "dynamic_axes": [0], "dtype": "float32", "init": "zeros"} for name in names]
@@ -139,7 +139,7 @@ def _finish_graph(raw: bytes, kind: str, body: str, metadata: Dict[str, object])
 def export_model(model: StarVAE, out_dir, scan_body: str = "auto", stream: bool = True) -> dict:
     """Write the graphs and ``manifest.json`` into ``out_dir``; returns the manifest."""
     require_onnx()
-    model = model.float().cpu().eval()
+    model = copy.deepcopy(model).float().cpu().eval()  # the caller's model stays as it was
     cfg, hop = model.config, model.hop
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -118,11 +118,11 @@ def run_onnx_speed(model_name: str, blocks: Sequence[int], seconds: float,
                    lengths: Sequence[int], threads: int = 1) -> dict:
     """The ``star bench speed`` ONNX section: scan bodies at the model's state size and at a
     small one, and streaming torch vs ONNX Runtime."""
-    from star_plugin.export.exporter import _mixer_sizes, export_model
+    from star_plugin.export.exporter import export_model, mixer_sizes
     from star_plugin.model_io import load_vae
 
     model = load_vae(model_name)
-    sizes = [s for s in (_mixer_sizes(model), (32, 4)) if s is not None]
+    sizes = [s for s in (mixer_sizes(model), (32, 4)) if s is not None]
     scan = [{"d": d, "n": n, "threads": threads,
              "median_ms": {body: {str(k): v * 1e3 for k, v in t.items()}
                            for body, t in time_scan_bodies(d, n, lengths, threads=threads).items()}}
