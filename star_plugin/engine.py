@@ -1,0 +1,275 @@
+"""The real-time engine: host blocks in, host blocks out, with latent morphing in between.
+
+    host block (channels, n) at the host rate
+      -> NaN/Inf replaced by 0 (never reaches the model state)
+      -> streaming resampler to the model rate (soxr, only when the rates differ)
+      -> model encoder, streamed (host channels are the batch: they stay independent)
+      -> LatentMorph on each completed latent frame
+      -> model decoder, streamed; its first synthesis_delay samples dropped
+      -> streaming resampler back to the host rate
+      -> output FIFO, primed with latency_samples zeros -> n samples out
+
+soxr's streaming resampler is delay-compensated (its output equals a one-shot resampling of
+everything so far, only emitted later), and the model's aligned output equals its input's
+reconstruction, so the whole chain outputs the processed input *aligned*, just not yet all
+of it. The FIFO priming is the most the chain can lag behind: computed once at construction
+by running the same resamplers and the model's hop framing on one-sample blocks (emission
+depends only on sample counts), so output never runs dry and is delayed by exactly
+``latency_samples`` for any block sequence.
+
+Per block the engine does no file I/O, no logging and no model loading; the ONNX backend
+streams through preallocated, IO-bound state buffers. Parameters (``engine.morph.set``) may
+change from another thread; the morph glides to them frame by frame.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, StreamingError
+from .morph import LatentMorph, MorphParams
+
+BACKENDS = ("onnx", "torch")
+MAX_BLOCK = 8192
+RESAMPLE_QUALITY = "HQ"
+LATENCY_PROBE_S = 3.0  # how long the resamplers are replayed to find their worst lag
+
+
+class _TorchCore:
+    """The PyTorch model's streaming halves, with the state kept here."""
+
+    def __init__(self, model, batch: int):
+        self.model, self.batch = model, batch
+        self.reset()
+
+    def reset(self):
+        self.state = self.model.init_state(self.batch)
+
+    def encode(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        with torch.inference_mode():
+            mean, logsigma, self.state = self.model.stream_posterior(torch.from_numpy(x),
+                                                                    self.state)
+        return mean.numpy(), logsigma.numpy()
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            audio, self.state = self.model.stream_decode(torch.from_numpy(z), self.state)
+        return audio.numpy()
+
+
+class _OnnxCore:
+    def __init__(self, onnx_model, batch: int):
+        self.streamer = onnx_model.streamer(batch)
+
+    def reset(self):
+        self.streamer.reset()
+
+    def encode(self, x):
+        return self.streamer.encode(x)
+
+    def decode(self, z):
+        return self.streamer.decode(z)
+
+
+def _load(model, backend: str):
+    """(facts model, core factory): accepts a name/directory, a StarVAE or an OnnxVAE."""
+    from .model_io import load_vae
+    from .vae import StarVAE
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        model = load_vae(model)
+    if isinstance(model, StarVAE):
+        if not model.config.causal:
+            raise StreamingError(f"model '{model.config.name}' is bidirectional and cannot "
+                                 "stream; use a causal model in the engine")
+        if backend == "torch":
+            return model.eval(), lambda batch: _TorchCore(model.eval(), batch)
+        from .export.exporter import export_model
+        from .export.runtime import OnnxVAE
+
+        directory = tempfile.mkdtemp(prefix="star-engine-onnx-")
+        export_model(model, directory, scan_body="scan")
+        model = OnnxVAE(directory)
+    if backend == "torch":
+        raise ConfigError("backend 'torch' needs a PyTorch model (a name, directory or StarVAE), "
+                          "not an ONNX export")
+    return model, lambda batch: _OnnxCore(model, batch)
+
+
+class StreamingEngine:
+    """Real-time STAR processing of (channels, n) float32 blocks at any host rate."""
+
+    def __init__(self, model="default", sample_rate: Optional[int] = None, channels: int = 1,
+                 backend: str = "onnx", params: Optional[MorphParams] = None, texture=None,
+                 resample_quality: str = RESAMPLE_QUALITY):
+        self.model, make_core = _load(model, backend)
+        self.backend = backend
+        m = self.model
+        self.model_rate = int(m.sample_rate)
+        self.sample_rate = int(sample_rate or self.model_rate)
+        if not 8000 <= self.sample_rate <= 384000:
+            raise ConfigError(f"sample_rate must be in 8000..384000 Hz, got {sample_rate}")
+        if not isinstance(channels, int) or channels < 1:
+            raise ConfigError(f"channels must be a positive integer, got {channels!r}")
+        self.channels = channels
+        model_channels = int(getattr(m, "audio_channels", None) or m.config.audio_channels)
+        if model_channels != 1:
+            raise ConfigError("the engine runs mono models (each host channel is processed on "
+                              f"its own); this model has {model_channels} channels")
+        self.hop = int(m.hop)
+        self.synthesis_delay = int(m.synthesis_delay)
+        self.latent_channels = int(getattr(m, "latent_channels", 0) or m.config.latent_channels)
+        self.structure_channels = int(m.structure_channels)
+        self.core = make_core(channels)
+        self.morph = LatentMorph(self.latent_channels, self.structure_channels,
+                                 self.model_rate / self.hop, params, texture)
+        self.resample_quality = resample_quality
+        self.latency_samples = self._measure_latency()
+        self.reset()
+
+    # ----------------------------------------------------------------- set-up
+    def _resamplers(self):
+        import soxr
+
+        if self.sample_rate == self.model_rate:
+            return None, None
+        return (soxr.ResampleStream(self.sample_rate, self.model_rate, self.channels,
+                                    dtype="float32", quality=self.resample_quality),
+                soxr.ResampleStream(self.model_rate, self.sample_rate, self.channels,
+                                    dtype="float32", quality=self.resample_quality))
+
+    def _measure_latency(self) -> int:
+        """The most the chain's output can lag its input, in host samples.
+
+        Without resampling that is the model's own latency. With it, an upper bound: the
+        input resampler's worst lag (replayed in chunks of ``probe`` samples over a few
+        seconds: emission depends only on sample counts, and within a chunk the lag can grow
+        by at most the chunk), plus the model's latency, plus the output resampler's worst lag
+        when fed whole hops, rounded up."""
+        model_latency = self.hop - 1 + self.synthesis_delay
+        rs_in, rs_out = self._resamplers()
+        if rs_in is None:
+            return model_latency
+        ratio = self.sample_rate / self.model_rate  # host samples per model sample
+        probe = 8
+        zeros = np.zeros((probe, self.channels), np.float32)
+        fed = emitted = 0
+        in_lag = 0.0
+        for _ in range(int(LATENCY_PROBE_S * self.sample_rate) // probe):
+            emitted += rs_in.resample_chunk(zeros).shape[0]
+            fed += probe
+            in_lag = max(in_lag, fed - emitted * ratio)
+        hop_zeros = np.zeros((self.hop, self.channels), np.float32)
+        fed = emitted = 0
+        out_lag = 0.0
+        for _ in range(int(LATENCY_PROBE_S * self.model_rate) // self.hop + 1):
+            emitted += rs_out.resample_chunk(hop_zeros).shape[0]
+            fed += self.hop
+            out_lag = max(out_lag, fed * ratio - emitted)
+        return int(math.ceil(in_lag + probe + model_latency * ratio + out_lag)) + 1
+
+    def reset(self) -> None:
+        """Back to silence: states, resamplers, FIFO and the morph's frame counter."""
+        self.core.reset()
+        self.morph.reset()
+        self._rs_in, self._rs_out = self._resamplers()
+        self._skip = self.synthesis_delay
+        self._fifo = np.zeros((self.channels, self.latency_samples + MAX_BLOCK * 2), np.float32)
+        self._fifo_len = self.latency_samples  # primed with silence
+        self.underruns = 0  # blocks the chain could not fill (never, if the latency is right)
+
+    # ----------------------------------------------------------------- processing
+    def _check_block(self, block) -> np.ndarray:
+        x = np.asarray(block, dtype=np.float32)
+        if x.ndim == 1 and self.channels == 1:
+            x = x[None]
+        if x.ndim != 2 or x.shape[0] != self.channels:
+            raise ValueError(f"block must be (channels={self.channels}, n) float32, got shape "
+                             f"{tuple(x.shape)}")
+        if x.shape[1] > MAX_BLOCK:
+            raise ValueError(f"block has {x.shape[1]} samples; the engine takes at most "
+                             f"{MAX_BLOCK} per call")
+        if not np.isfinite(x).all():
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        return x
+
+    def _model_block(self, x: np.ndarray) -> np.ndarray:
+        """Model-rate (channels, m) -> aligned model-rate output (channels, k)."""
+        mean, logsigma = self.core.encode(np.ascontiguousarray(x[:, None, :]))
+        if mean.shape[-1] == 0:
+            return np.zeros((self.channels, 0), np.float32)
+        z = self.morph.apply(mean, logsigma)
+        raw = self.core.decode(np.ascontiguousarray(z, dtype=np.float32))[:, 0, :]
+        if self._skip:
+            dropped = min(self._skip, raw.shape[-1])
+            raw, self._skip = raw[:, dropped:], self._skip - dropped
+        return raw
+
+    def process(self, block) -> np.ndarray:
+        """(channels, n) float32 at the host rate -> (channels, n), latency_samples late."""
+        x = self._check_block(block)
+        n = x.shape[1]
+        if n == 0:
+            return x.copy()
+        if self._rs_in is not None:
+            x = self._rs_in.resample_chunk(np.ascontiguousarray(x.T)).T
+        y = self._model_block(x) if x.shape[1] else np.zeros((self.channels, 0), np.float32)
+        if self._rs_out is not None and y.shape[1]:
+            y = self._rs_out.resample_chunk(np.ascontiguousarray(y.T)).T
+        k = y.shape[1]
+        if self._fifo_len + k > self._fifo.shape[1]:  # a huge block: grow (rare)
+            grown = np.zeros((self.channels, 2 * (self._fifo_len + k)), np.float32)
+            grown[:, :self._fifo_len] = self._fifo[:, :self._fifo_len]
+            self._fifo = grown
+        self._fifo[:, self._fifo_len:self._fifo_len + k] = y
+        self._fifo_len += k
+        if self._fifo_len < n:
+            self.underruns += 1
+            self._fifo[:, self._fifo_len:n] = 0.0
+            self._fifo_len = n
+        out = self._fifo[:, :n].copy()
+        remaining = self._fifo_len - n
+        self._fifo[:, :remaining] = self._fifo[:, n:self._fifo_len]
+        self._fifo_len = remaining
+        return out
+
+
+def render_offline(model, audio: np.ndarray, sample_rate: int,
+                   params: Optional[MorphParams] = None, texture=None,
+                   resample_quality: str = RESAMPLE_QUALITY) -> np.ndarray:
+    """Bounce: the engine's output for a whole (channels, n) signal, computed offline (whole
+    file encode, the same frame-by-frame morph, whole decode) and aligned (no latency).
+    Equals ``StreamingEngine.process`` block by block, delayed by ``latency_samples``."""
+    import soxr
+
+    from .model_io import load_vae
+
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        model = load_vae(model)
+    x = np.asarray(audio, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"audio must be (channels, samples), got shape {tuple(x.shape)}")
+    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    channels, n = x.shape
+    rate = model.sample_rate
+    if sample_rate != rate:
+        x = soxr.resample(x.T, sample_rate, rate, quality=resample_quality).T
+    cfg = model.config
+    morph = LatentMorph(cfg.latent_channels, cfg.structure_channels, rate / model.hop, params,
+                        texture)
+    with torch.inference_mode():
+        latent = model.encode(torch.from_numpy(np.ascontiguousarray(x[:, None, :])))
+        z = morph.apply(latent.mean.numpy(), latent.logsigma.numpy())
+        y = model.decode(torch.from_numpy(z), num_samples=x.shape[-1])[:, 0].numpy()
+    if sample_rate != rate:
+        y = soxr.resample(y.T, rate, sample_rate, quality=resample_quality).T
+    y = y[:, :n]
+    if y.shape[1] < n:
+        y = np.pad(y, ((0, 0), (0, n - y.shape[1])))
+    return np.ascontiguousarray(y, dtype=np.float32)
