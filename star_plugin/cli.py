@@ -163,6 +163,107 @@ def cmd_export(args):
         print("  (bidirectional model: offline graphs only, it cannot stream)")
 
 
+def _morph_params(args):
+    """A preset (if any) with the command line's overrides on top."""
+    from .morph import MorphParams
+    from .morph_presets import load_preset
+
+    params = load_preset(args.preset).params if args.preset else MorphParams()
+    changes = {k: v for k, v in (("structure", args.structure), ("texture", args.amount),
+                                 ("temperature", args.temperature), ("mode", args.mode),
+                                 ("seed", args.seed)) if v is not None}
+    return MorphParams.from_dict({**params.to_dict(), **changes})
+
+
+def _texture_latent(model, path):
+    """The texture source: a file's latent (its channels averaged to mono first)."""
+    import torch
+
+    from .audio import load_for_model
+
+    audio, _ = load_for_model(path, model.sample_rate, 1)
+    if audio.shape[-1] == 0:
+        raise StarError(f"texture file '{path}' has no samples")
+    with torch.inference_mode():
+        return model.encode(torch.from_numpy(audio[None]))
+
+
+def _add_morph_arguments(p):
+    p.add_argument("--texture", dest="texture_file", help="texture source audio file")
+    p.add_argument("--preset", help="bundled preset name or preset file (star presets list)")
+    p.add_argument("--structure", type=float, help="0..1: how much of the source's structure")
+    p.add_argument("--amount", type=float, help="0..1: how much of the source's texture")
+    p.add_argument("--temperature", type=float, help="0..4: resample the texture channels")
+    p.add_argument("--mode", choices=["loop", "hold", "mean", "match"],
+                   help="how the source's frames follow the input")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--model", default="default")
+
+
+def cmd_morph(args):
+    from .audio import read_audio, write_audio
+    from .engine import render_offline
+
+    model = _load_model(args.model)
+    params = _morph_params(args)
+    audio, rate = read_audio(args.input)
+    texture = _texture_latent(model, args.texture_file) if args.texture_file else None
+    out = render_offline(model, audio, rate, params, texture)
+    write_audio(args.output, out, rate)
+    print(f"{args.input} -> {args.output}  ({audio.shape[0]} ch, {rate} Hz, "
+          f"{audio.shape[1] / rate:.2f} s; structure {params.structure}, texture "
+          f"{params.texture}, temperature {params.temperature}, mode {params.mode})")
+
+
+def cmd_stream(args):
+    import statistics
+    import time
+
+    import numpy as np
+
+    from .audio import read_audio, resample, write_audio
+    from .engine import MAX_BLOCK, StreamingEngine
+
+    if not 1 <= args.block <= MAX_BLOCK:
+        raise StarError(f"--block must be in 1..{MAX_BLOCK}, got {args.block}")
+    audio, rate = read_audio(args.input)
+    host_rate = args.sample_rate or rate
+    if host_rate != rate:
+        audio = resample(audio, rate, host_rate)
+    model = _load_model(args.model)
+    texture = _texture_latent(model, args.texture_file) if args.texture_file else None
+    engine = StreamingEngine(model, host_rate, audio.shape[0], backend=args.backend,
+                             params=_morph_params(args), texture=texture)
+    lat = engine.latency_samples
+    padded = np.concatenate([audio, np.zeros((audio.shape[0], lat), np.float32)], axis=1)
+    outs, times = [], []
+    for start in range(0, padded.shape[1], args.block):
+        block = padded[:, start:start + args.block]
+        t0 = time.perf_counter()
+        outs.append(engine.process(block))
+        times.append(time.perf_counter() - t0)
+    out = np.concatenate(outs, axis=1)[:, lat:lat + audio.shape[1]]
+    write_audio(args.output, out, host_rate)
+    block_ms = 1000 * args.block / host_rate
+    ordered = sorted(times)
+    p99 = ordered[int(round(0.99 * (len(ordered) - 1)))]
+    print(f"{args.input} -> {args.output}  ({audio.shape[0]} ch at {host_rate} Hz, "
+          f"{args.backend} backend, blocks of {args.block} = {block_ms:.2f} ms)")
+    print(f"latency {lat} samples ({1000 * lat / host_rate:.1f} ms), removed from the file")
+    print(f"per block: median {1000 * statistics.median(times):.3f} ms, p99 {1000 * p99:.3f} ms, "
+          f"max {1000 * ordered[-1]:.3f} ms; real-time factor "
+          f"{sum(times) / (audio.shape[1] / host_rate):.3f} (compute / audio time)")
+
+
+def cmd_presets_list(args):
+    from .morph_presets import list_presets
+
+    for preset in list_presets():
+        p = preset.params
+        print(f"{preset.name:<18} structure {p.structure:.1f}  texture {p.texture:.1f}  "
+              f"temp {p.temperature:.1f}  {p.mode:<5}  {preset.description}")
+
+
 def cmd_bench_speed(args):
     from .bench.model_speed import bench_models, format_model_results
     from .bench.scan_speed import bench_scan, format_scan_results
@@ -255,6 +356,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SelectiveScan function body (auto: the faster one, measured here)")
     p.add_argument("--offline-only", action="store_true", help="skip the streaming graphs")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("morph", help="timbre transfer offline: CONTENT's structure, a texture")
+    p.add_argument("input", help="content audio file")
+    p.add_argument("-o", "--output", required=True, help="audio file to write")
+    _add_morph_arguments(p)
+    p.set_defaults(func=cmd_morph)
+
+    p = sub.add_parser("stream", help="run a file through the real-time engine block by block")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True, help="audio file to write (latency removed)")
+    p.add_argument("--block", type=int, default=512, help="host block size in samples")
+    p.add_argument("--sample-rate", type=int, default=None, help="host rate (default: the file's)")
+    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    _add_morph_arguments(p)
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("presets", help="morph presets")
+    presets = p.add_subparsers(dest="presets", required=True)
+    b = presets.add_parser("list", help="list the bundled morph presets")
+    b.set_defaults(func=cmd_presets_list)
 
     p = sub.add_parser("bench", help="benchmarks")
     bench = p.add_subparsers(dest="bench", required=True)
