@@ -24,6 +24,7 @@ change from another thread; the morph glides to them frame by frame.
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 from typing import Optional, Tuple
 
@@ -94,8 +95,11 @@ def _load(model, backend: str):
         from .export.runtime import OnnxVAE
 
         directory = tempfile.mkdtemp(prefix="star-engine-onnx-")
-        export_model(model, directory, scan_body="scan")
-        model = OnnxVAE(directory)
+        try:  # the sessions hold the graphs in memory: the files are not needed afterwards
+            export_model(model, directory, scan_body="scan")
+            model = OnnxVAE(directory)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
     if backend == "torch":
         raise ConfigError("backend 'torch' needs a PyTorch model (a name, directory or StarVAE), "
                           "not an ONNX export")
