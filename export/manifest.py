@@ -8,11 +8,11 @@ the graphs' ``metadata_props``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Dict
 
 from star_plugin.errors import ModelFileError
+from star_plugin.model_io import read_json
 
 MANIFEST_FILE = "manifest.json"
 FORMAT = "star-onnx"
@@ -27,10 +27,7 @@ def read_manifest(directory: Path) -> Dict[str, Any]:
         raise ModelFileError(
             f"'{directory}' has no {MANIFEST_FILE}: it is not an ONNX export directory "
             "(create one with `star export MODEL -o DIR`)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"'{path}' is not valid JSON ({exc}); the file is corrupt") from None
+    manifest = read_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(f"'{path}' is not a STAR ONNX manifest (format != '{FORMAT}')")
     check_format_version(manifest.get("format_version"), manifest.get("star_plugin_version"),

@@ -25,6 +25,7 @@ import torch
 
 from star_plugin.errors import ModelFileError
 from star_plugin.latent import Latent
+from star_plugin.streaming import drop_leading
 
 from .graphs import STATE_IN, STATE_OUT
 from .manifest import check_format_version, read_manifest
@@ -216,12 +217,11 @@ class OnnxVAE:
         """One block in, one block of the same length out, ``latency_samples`` late."""
         frames, state = self.stream_encode(block, state)
         audio, state = self.stream_decode(_as_numpy(frames), state)
-        skip = int(state["skip"])
-        dropped = min(skip, audio.shape[-1])
-        fifo = np.concatenate([state["output"], audio[..., dropped:]], axis=-1)
+        audio, skip = drop_leading(audio, state["skip"])
+        fifo = np.concatenate([state["output"], audio], axis=-1)
         n = np.shape(block)[-1]
         out = np.ascontiguousarray(fifo[..., :n])
-        return _like(out, block), {**state, "output": fifo[..., n:], "skip": skip - dropped}
+        return _like(out, block), {**state, "output": fifo[..., n:], "skip": skip}
 
     def streamer(self, batch: int = 1) -> "OnnxStreamer":
         return OnnxStreamer(self, batch)
@@ -330,9 +330,7 @@ class OnnxStreamer:
         """One block in, one block of the same length out, ``latency_samples`` late."""
         n = np.shape(block)[-1]
         audio = self.decode(self.encode(block)[0])
-        if self._skip:
-            dropped = min(self._skip, audio.shape[-1])
-            audio, self._skip = audio[..., dropped:], self._skip - dropped
+        audio, self._skip = drop_leading(audio, self._skip)
         if audio.shape[-1]:
             self._fifo = np.concatenate([self._fifo, audio], axis=-1)
         out = self._fifo[..., :n]

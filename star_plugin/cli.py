@@ -216,12 +216,12 @@ def cmd_morph(args):
 
 
 def cmd_stream(args):
-    import statistics
     import time
 
     import numpy as np
 
     from .audio import read_audio, resample, write_audio
+    from .bench.onnx_speed import block_time_stats
     from .engine import MAX_BLOCK, StreamingEngine
 
     if not 1 <= args.block <= MAX_BLOCK:
@@ -245,13 +245,12 @@ def cmd_stream(args):
     out = np.concatenate(outs, axis=1)[:, lat:lat + audio.shape[1]]
     write_audio(args.output, out, host_rate)
     block_ms = 1000 * args.block / host_rate
-    ordered = sorted(times)
-    p99 = ordered[int(round(0.99 * (len(ordered) - 1)))]
+    stats = block_time_stats(times, args.block / host_rate)
     print(f"{args.input} -> {args.output}  ({audio.shape[0]} ch at {host_rate} Hz, "
           f"{args.backend} backend, blocks of {args.block} = {block_ms:.2f} ms)")
     print(f"latency {lat} samples ({1000 * lat / host_rate:.1f} ms), removed from the file")
-    print(f"per block: median {1000 * statistics.median(times):.3f} ms, p99 {1000 * p99:.3f} ms, "
-          f"max {1000 * ordered[-1]:.3f} ms; real-time factor "
+    print(f"per block: median {stats['median_ms']:.3f} ms, p99 {stats['p99_ms']:.3f} ms, "
+          f"max {stats['max_ms']:.3f} ms; real-time factor "
           f"{sum(times) / (audio.shape[1] / host_rate):.3f} (compute / audio time)")
 
 

@@ -33,6 +33,7 @@ import torch
 
 from .errors import ConfigError, StreamingError
 from .morph import LatentMorph, MorphParams
+from .streaming import drop_leading
 
 BACKENDS = ("onnx", "torch")
 MAX_BLOCK = 8192
@@ -76,15 +77,22 @@ class _OnnxCore:
         return self.streamer.decode(z)
 
 
+def _named_model(model):
+    """A bundled name or model directory -> the loaded StarVAE; anything else unchanged."""
+    from .model_io import load_vae
+
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        return load_vae(model)
+    return model
+
+
 def _load(model, backend: str):
     """(facts model, core factory): accepts a name/directory, a StarVAE or an OnnxVAE."""
-    from .model_io import load_vae
     from .vae import StarVAE
 
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-        model = load_vae(model)
+    model = _named_model(model)
     if isinstance(model, StarVAE):
         if not model.config.causal:
             raise StreamingError(f"model '{model.config.name}' is bidirectional and cannot "
@@ -156,7 +164,7 @@ class StreamingEngine:
         seconds: emission depends only on sample counts, and within a chunk the lag can grow
         by at most the chunk), plus the model's latency, plus the output resampler's worst lag
         when fed whole hops, rounded up."""
-        model_latency = self.hop - 1 + self.synthesis_delay
+        model_latency = int(self.model.latency_samples)
         rs_in, rs_out = self._resamplers()
         if rs_in is None:
             return model_latency
@@ -210,9 +218,7 @@ class StreamingEngine:
             return np.zeros((self.channels, 0), np.float32)
         z = self.morph.apply(mean, logsigma)
         raw = self.core.decode(np.ascontiguousarray(z, dtype=np.float32))[:, 0, :]
-        if self._skip:
-            dropped = min(self._skip, raw.shape[-1])
-            raw, self._skip = raw[:, dropped:], self._skip - dropped
+        raw, self._skip = drop_leading(raw, self._skip)
         return raw
 
     def process(self, block) -> np.ndarray:
@@ -252,10 +258,7 @@ def render_offline(model, audio: np.ndarray, sample_rate: int,
     Equals ``StreamingEngine.process`` block by block, delayed by ``latency_samples``."""
     import soxr
 
-    from .model_io import load_vae
-
-    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-        model = load_vae(model)
+    model = _named_model(model)
     x = np.asarray(audio, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"audio must be (channels, samples), got shape {tuple(x.shape)}")

@@ -67,14 +67,19 @@ def save_vae(model, directory: Union[str, os.PathLike], extra_metadata: Dict[str
     return directory
 
 
+def read_json(path: Path, error=ModelFileError):
+    """A JSON file's content; unreadable or invalid JSON raises ``error`` naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"'{path}' is not valid JSON ({exc}); the file is corrupt") from None
+
+
 def read_config(directory: Path) -> VAEConfig:
     path = directory / CONFIG_FILE
     if not path.is_file():
         raise ModelFileError(f"model directory '{directory}' has no {CONFIG_FILE}")
-    try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"'{path}' is not valid JSON ({exc}); the file is corrupt") from None
+    data = read_json(path)
     try:
         return VAEConfig.from_dict(data)
     except ConfigError as exc:

@@ -16,7 +16,7 @@ from typing import List, Union
 
 from .atomic import write_bytes_atomic
 from .errors import ConfigError
-from .model_io import presets_dir
+from .model_io import presets_dir, read_json
 from .morph import MorphParams
 
 FORMAT = "star-morph-preset"
@@ -58,10 +58,7 @@ def _resolve(name_or_path: Union[str, os.PathLike]) -> Path:
 def load_preset(name_or_path: Union[str, os.PathLike]) -> MorphPreset:
     """A bundled preset by name, or a preset file."""
     path = _resolve(name_or_path)
-    try:
-        data = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"preset '{path}' is not valid JSON ({exc})") from None
+    data = read_json(path, ConfigError)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(f"'{path}' is not a STAR morph preset (\"format\" must be '{FORMAT}')")
     if data.get("version") != VERSION:

@@ -67,6 +67,14 @@ class StreamSequential(Streamable):
         return x, new_state
 
 
+def drop_leading(audio, remaining: int):
+    """Drop up to ``remaining`` leading samples (the last axis) of a stream's raw output:
+    the decoder's first synthesis-delay samples precede time zero. Returns (audio, still to
+    drop); works on numpy arrays and torch tensors alike."""
+    dropped = min(int(remaining), audio.shape[-1])
+    return audio[..., dropped:], int(remaining) - dropped
+
+
 def flatten_state(state: State, prefix: str = "") -> Dict[str, torch.Tensor]:
     """Nested state -> {"dotted.name": tensor}, in a deterministic order."""
     flat = {}

@@ -24,7 +24,7 @@ from .latent import Latent
 from .layers import Conv, ConvTranspose, Snake, conv_stack, decoder_block, encoder_block
 from .mamba import MambaLayer, RMSNorm
 from .spectral import ISTFTSynthesis, STFTAnalysis
-from .streaming import Streamable, StreamSequential
+from .streaming import Streamable, StreamSequential, drop_leading
 
 LOGSIGMA_RANGE = (-12.0, 4.0)
 
@@ -273,11 +273,9 @@ class StarVAE(nn.Module):
         self._check_audio(block, "block")
         frames, state = self.stream_encode(block, state)
         audio, state = self.stream_decode(frames, state)
-        skip = int(state["skip"])
-        if skip:
-            dropped = min(skip, audio.shape[-1])
-            audio = audio[..., dropped:]
-            state = {**state, "skip": torch.tensor(skip - dropped, dtype=torch.int64)}
+        if int(state["skip"]):
+            audio, skip = drop_leading(audio, state["skip"])
+            state = {**state, "skip": torch.tensor(skip, dtype=torch.int64)}
         fifo = torch.cat([state["output"], audio], dim=-1)
         n = block.shape[-1]
         return fifo[..., :n], {**state, "output": fifo[..., n:]}

@@ -14,7 +14,7 @@ outputs 0 (zero-initialised last layer), so step 0 gives the loss of the zero pr
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import nn

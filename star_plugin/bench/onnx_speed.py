@@ -65,7 +65,8 @@ def time_scan_bodies(d: int, n: int, lengths: Sequence[int], repeats: int = 9,
     return result
 
 
-def _stats(times: List[float], block_seconds: float) -> dict:
+def block_time_stats(times: List[float], block_seconds: float) -> dict:
+    """Per-block times (s) -> median, p99 and max in ms, p99 / block duration, real-time x."""
     ordered = sorted(times)
     p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
     median = statistics.median(ordered)
@@ -104,8 +105,8 @@ def bench_streaming(model, onnx_dir, blocks: Sequence[int] = (64, 256, 1024, 409
                     onnx_times.append(t2 - t1)
             block_seconds = block / rate
             rows.append({"block": block, "block_ms": block_seconds * 1e3,
-                         "torch": _stats(torch_times, block_seconds),
-                         "onnx": _stats(onnx_times, block_seconds)})
+                         "torch": block_time_stats(torch_times, block_seconds),
+                         "onnx": block_time_stats(onnx_times, block_seconds)})
     finally:
         torch.set_num_threads(previous)
     return {"config": {"model": model.config.name, "sample_rate": rate, "channels": ch,
