@@ -176,16 +176,9 @@ def _morph_params(args):
 
 
 def _texture_latent(model, path):
-    """The texture source: a file's latent (its channels averaged to mono first)."""
-    import torch
+    from .morph import texture_from_file
 
-    from .audio import load_for_model
-
-    audio, _ = load_for_model(path, model.sample_rate, 1)
-    if audio.shape[-1] == 0:
-        raise StarError(f"texture file '{path}' has no samples")
-    with torch.inference_mode():
-        return model.encode(torch.from_numpy(audio[None]))
+    return texture_from_file(model, path)
 
 
 def _add_morph_arguments(p):
@@ -198,6 +191,16 @@ def _add_morph_arguments(p):
                    help="how the source's frames follow the input")
     p.add_argument("--seed", type=int)
     p.add_argument("--model", default="default")
+
+
+def _add_chain_arguments(p):
+    p.add_argument("--chain", help="stages separated by '|', e.g. "
+                   "\"HighpassFilter(cutoff_frequency_hz=80) | star(preset='texture-blend') | "
+                   "Reverb(room_size=0.3)\"")
+    p.add_argument("--chain-file", help="a chain saved as JSON (see --save-chain)")
+    p.add_argument("--model", default="default", help="model for the star(...) stages")
+    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    p.add_argument("--buffer-size", type=int, default=512, help="block size in samples")
 
 
 def cmd_morph(args):
@@ -252,6 +255,56 @@ def cmd_stream(args):
     print(f"per block: median {stats['median_ms']:.3f} ms, p99 {stats['p99_ms']:.3f} ms, "
           f"max {stats['max_ms']:.3f} ms; real-time factor "
           f"{sum(times) / (audio.shape[1] / host_rate):.3f} (compute / audio time)")
+
+
+def _chain_from_args(args):
+    from .chain import StarChain
+
+    if args.chain_file:
+        from .model_io import read_json
+        from .errors import ConfigError
+
+        return StarChain.from_dict(read_json(Path(args.chain_file), ConfigError),
+                                   model=args.model, backend=args.backend)
+    if not args.chain:
+        raise StarError("give the effects with --chain 'Effect(param=value) | star(...)' or "
+                        "--chain-file FILE.json")
+    return StarChain.from_spec(args.chain, model=args.model, backend=args.backend)
+
+
+def cmd_chain(args):
+    import time
+
+    from .chain_file import process_file
+
+    chain = _chain_from_args(args)
+    if args.save_chain:
+        from .atomic import write_bytes_atomic
+
+        write_bytes_atomic(args.save_chain, (json.dumps(chain.to_dict(), indent=2) + "\n").encode())
+    t0 = time.perf_counter()
+    facts = process_file(chain, args.input, args.output, buffer_size=args.buffer_size)
+    took = time.perf_counter() - t0
+    print(f"{args.input} -> {args.output}  ({facts['channels']} ch, {facts['sample_rate']:g} Hz, "
+          f"{facts['seconds']:.2f} s in {took:.2f} s, {len(chain)} stages)")
+    for i, stage in enumerate(chain.stages, 1):
+        print(f"  {i}. {stage!r}")
+
+
+def cmd_live(args):
+    from .live import audio_devices, pick_devices, run_live
+
+    if args.list_devices:
+        inputs, outputs = audio_devices()
+        print("inputs: " + (", ".join(inputs) or "(none)"))
+        print("outputs: " + (", ".join(outputs) or "(none)"))
+        return
+    pick_devices(args.input_device, args.output_device)  # fail before loading any model
+    chain = _chain_from_args(args)
+    facts = run_live(chain, args.input_device, args.output_device, args.sample_rate,
+                     args.buffer_size, args.channels, args.seconds)
+    print(f"live: {facts['input']} -> {facts['output']}, {facts['blocks']} blocks in "
+          f"{facts['seconds']:.1f} s, {facts['dropped_input']} input frames dropped")
 
 
 def cmd_presets_list(args):
@@ -370,6 +423,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
     _add_morph_arguments(p)
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("chain", help="run a file through an effect chain (Pedalboard + STAR)")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", required=True, help="audio file to write (atomically)")
+    _add_chain_arguments(p)
+    p.add_argument("--save-chain", help="also write the chain as JSON to this file")
+    p.set_defaults(func=cmd_chain)
+
+    p = sub.add_parser("live", help="live input -> effect chain -> output (audio devices)")
+    _add_chain_arguments(p)
+    p.add_argument("--input-device")
+    p.add_argument("--output-device")
+    p.add_argument("--sample-rate", type=int, default=48000)
+    p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--list-devices", action="store_true", help="list audio devices and exit")
+    p.set_defaults(func=cmd_live)
 
     p = sub.add_parser("presets", help="morph presets")
     presets = p.add_subparsers(dest="presets", required=True)

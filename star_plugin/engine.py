@@ -86,6 +86,20 @@ def _named_model(model):
     return model
 
 
+def onnx_session_model(model):
+    """A causal ``StarVAE`` -> an ``OnnxVAE`` holding its exported graphs in memory (the
+    temporary files are deleted once the sessions are built)."""
+    from .export.exporter import export_model
+    from .export.runtime import OnnxVAE
+
+    directory = tempfile.mkdtemp(prefix="star-engine-onnx-")
+    try:
+        export_model(model, directory, scan_body="scan")
+        return OnnxVAE(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _load(model, backend: str):
     """(facts model, core factory): accepts a name/directory, a StarVAE or an OnnxVAE."""
     from .vae import StarVAE
@@ -99,15 +113,7 @@ def _load(model, backend: str):
                                  "stream; use a causal model in the engine")
         if backend == "torch":
             return model.eval(), lambda batch: _TorchCore(model.eval(), batch)
-        from .export.exporter import export_model
-        from .export.runtime import OnnxVAE
-
-        directory = tempfile.mkdtemp(prefix="star-engine-onnx-")
-        try:  # the sessions hold the graphs in memory: the files are not needed afterwards
-            export_model(model, directory, scan_body="scan")
-            model = OnnxVAE(directory)
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
+        model = onnx_session_model(model)
     if backend == "torch":
         raise ConfigError("backend 'torch' needs a PyTorch model (a name, directory or StarVAE), "
                           "not an ONNX export")

@@ -218,3 +218,20 @@ class LatentMorph:
             z = (1.0 - amount) * z + amount * src
         self.frame += n
         return z * gain
+
+
+def texture_from_file(model, path):
+    """A texture source: the ``Latent`` of an audio file (its channels averaged to mono), for
+    a ``StarVAE`` or an ``OnnxVAE``."""
+    from .audio import load_for_model
+    from .errors import AudioFileError
+
+    audio, _ = load_for_model(path, int(model.sample_rate), 1)
+    if audio.shape[-1] == 0:
+        raise AudioFileError(f"texture file '{path}' has no samples")
+    if hasattr(model, "parameters"):  # a torch model
+        import torch
+
+        with torch.inference_mode():
+            return model.encode(torch.from_numpy(audio[None]))
+    return model.encode(audio[None])

@@ -1,0 +1,152 @@
+"""STAR as a Pedalboard-style effect: ``effect(audio, sample_rate, buffer_size=8192, reset=True)``.
+
+Pedalboard's own conventions are followed so that a STAR effect drops in wherever a
+Pedalboard plugin goes:
+
+* ``reset=True`` (the default): the whole buffer is processed from silence and returned
+  aligned and at full length (the engine's latency is compensated by flushing it with
+  silence), like ``Pedalboard(...)(audio, sr)``.
+* ``reset=False``: streaming. State carries over between calls, the output is aligned with
+  the input, so the first calls return fewer samples while the latency fills (Pedalboard's
+  latency-reporting plugins do the same); ``flush()`` returns what is still inside.
+* The layout is detected like Pedalboard's: 1-D is mono, 2-D is (channels, samples) or
+  (samples, channels), whichever dimension is smaller is channels; the output has the input's
+  layout.
+
+Pedalboard plugins are C++ objects and a ``pedalboard.Pedalboard`` cannot hold a Python
+effect, so ``chain.StarChain`` is the container that mixes the two.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .engine import MAX_BLOCK, StreamingEngine, _load
+from .errors import ConfigError
+from .morph import MorphParams
+
+
+def to_channels_first(audio) -> "tuple[np.ndarray, str]":
+    """Any Pedalboard-style buffer -> ((channels, n) float32, layout tag to undo it)."""
+    x = np.asarray(audio)
+    if x.dtype not in (np.float32, np.float64):
+        raise ValueError(f"audio must be a float32 or float64 array, got {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    if x.ndim == 1:
+        return x[None], "mono"
+    if x.ndim != 2:
+        raise ValueError(f"audio must be 1-D or 2-D (channels and samples), got shape {x.shape}")
+    if x.shape[0] <= x.shape[1]:
+        return x, "channels-first"
+    return x.T, "channels-last"
+
+
+def from_channels_first(x: np.ndarray, layout: str) -> np.ndarray:
+    if layout == "mono":
+        return x[0]
+    return x if layout == "channels-first" else np.ascontiguousarray(x.T)
+
+
+class StarEffect:
+    """A STAR-VAE latent morph as an effect in a chain.
+
+    ``model``: bundled name, model directory, ``StarVAE`` or ``OnnxVAE``; ``preset``: a
+    morph preset name or file (its parameters are the starting point, ``params`` overrides);
+    ``texture``: the source latent (``Latent``, array or tensor) for the texture amounts.
+    """
+
+    def __init__(self, model="default", params: Optional[MorphParams] = None, texture=None,
+                 preset: Optional[str] = None, backend: str = "onnx"):
+        if preset is not None:
+            from .morph_presets import load_preset
+
+            loaded = load_preset(preset)
+            params = params or loaded.params
+        # Load (and for ONNX, export) once: the engines made per sample rate share it.
+        self.model, _ = _load(model, backend)
+        self.params = (params or MorphParams()).validate()
+        self.texture, self.backend, self.preset = texture, backend, preset
+        self.texture_file: Optional[str] = None  # where the texture came from, if a file
+        self._engine: Optional[StreamingEngine] = None
+        self._pending_skip = 0  # latency samples still to drop from the stream's start
+
+    def __repr__(self) -> str:
+        p = self.params
+        return (f"StarEffect(structure={p.structure}, texture={p.texture}, "
+                f"temperature={p.temperature}, mode={p.mode!r}, backend={self.backend!r})")
+
+    @property
+    def engine(self) -> Optional[StreamingEngine]:
+        return self._engine
+
+    def set(self, **changes) -> None:
+        """Change morph parameters; smoothed if audio is streaming through."""
+        self.params = MorphParams.from_dict({**self.params.to_dict(), **changes})
+        if self._engine is not None:
+            self._engine.morph.set(**changes)
+
+    def latency(self, sample_rate: int, channels: int = 1) -> int:
+        return self._engine_for(sample_rate, channels).latency_samples
+
+    def _engine_for(self, sample_rate, channels: int) -> StreamingEngine:
+        rate = int(round(float(sample_rate)))
+        if rate != sample_rate:
+            raise ConfigError(f"sample_rate must be a whole number of Hz, got {sample_rate}")
+        e = self._engine
+        if e is None or e.sample_rate != rate or e.channels != channels:
+            e = StreamingEngine(self.model, rate, channels, backend=self.backend,
+                                params=self.params, texture=self.texture)
+            self._engine = e
+            self._pending_skip = e.latency_samples
+        return e
+
+    def reset(self) -> None:
+        if self._engine is not None:
+            self._engine.reset()
+            self._pending_skip = self._engine.latency_samples
+
+    def _run(self, x: np.ndarray, buffer_size: int) -> np.ndarray:
+        engine = self._engine
+        outs = [engine.process(x[:, i:i + buffer_size]) for i in range(0, x.shape[1], buffer_size)]
+        y = np.concatenate(outs, axis=1) if outs else x[:, :0].copy()
+        if self._pending_skip:
+            drop = min(self._pending_skip, y.shape[1])
+            y, self._pending_skip = y[:, drop:], self._pending_skip - drop
+        return y
+
+    def process(self, input_array, sample_rate: float, buffer_size: int = 8192,
+                reset: bool = True) -> np.ndarray:
+        x, layout = to_channels_first(input_array)
+        return from_channels_first(self.process_channels_first(x, sample_rate, buffer_size,
+                                                               reset), layout)
+
+    def process_channels_first(self, x: np.ndarray, sample_rate: float,
+                               buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
+        """``process`` for a (channels, n) float32 array, with no layout guessing."""
+        if not isinstance(buffer_size, int) or buffer_size < 1:
+            raise ValueError(f"buffer_size must be a positive integer, got {buffer_size!r}")
+        buffer_size = min(buffer_size, MAX_BLOCK)
+        engine = self._engine_for(sample_rate, x.shape[0])
+        if reset:
+            self.reset()
+            n = x.shape[1]
+            tail = np.zeros((x.shape[0], engine.latency_samples), np.float32)
+            y = self._run(np.concatenate([x, tail], axis=1), buffer_size)[:, :n]
+            self.reset()
+        else:
+            y = self._run(x, buffer_size)
+        return np.ascontiguousarray(y)
+
+    __call__ = process
+
+    def flush(self, buffer_size: int = 8192) -> np.ndarray:
+        """End a ``reset=False`` stream: the samples still inside, (channels, k), then reset.
+        Whatever has been fed, ``latency_samples`` of silence push the rest out."""
+        if self._engine is None:
+            return np.zeros((1, 0), np.float32)
+        e = self._engine
+        y = self._run(np.zeros((e.channels, e.latency_samples), np.float32),
+                      min(buffer_size, MAX_BLOCK))
+        self.reset()
+        return y

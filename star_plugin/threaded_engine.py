@@ -1,0 +1,173 @@
+"""The engine with the model on a worker thread: the audio thread only copies samples.
+
+A synchronous ``StreamingEngine.process`` call that completes a latent frame carries the whole
+frame's compute (a few ms for the bundled model), which is longer than a small host block
+lasts. Plugins with heavy DSP solve this the usual way, and so does this class: the audio
+thread hands its block to a worker thread and takes finished samples from a FIFO that was
+primed with ``headroom`` extra samples of silence. While the worker keeps up (it needs the
+compute of one block within ``headroom`` samples' worth of time), every call finds its output
+ready, so the audio thread's cost is a copy in and a copy out.
+
+If the worker falls behind, the block is completed with silence and counted in ``misses``;
+the late samples are dropped when they arrive, so the output stays exactly
+``latency_samples`` behind the input (it never drifts).
+
+Output equals ``StreamingEngine`` output delayed by a further ``headroom`` samples whenever
+``misses`` is 0.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Optional
+
+import numpy as np
+
+from .engine import MAX_BLOCK, StreamingEngine
+from .errors import ConfigError, StreamingError
+
+_RESET, _STOP, _RESET_DONE = "reset", "stop", "reset-done"
+
+
+class ThreadedEngine:
+    """``StreamingEngine`` with the model work on a worker thread.
+
+    ``max_block``: the largest block the host will pass (a host knows it before playback).
+    ``headroom``: extra latency in host samples; default ``max_block`` plus one latent hop at
+    the host rate, enough for a worker that finishes a hop's compute within a hop's time.
+    Other keyword arguments go to ``StreamingEngine``.
+    """
+
+    def __init__(self, model="default", sample_rate: Optional[int] = None, channels: int = 1,
+                 max_block: int = 1024, headroom: Optional[int] = None, **engine_kwargs):
+        if not isinstance(max_block, int) or not 1 <= max_block <= MAX_BLOCK:
+            raise ConfigError(f"max_block must be an integer in 1..{MAX_BLOCK}, got {max_block!r}")
+        self.engine = StreamingEngine(model, sample_rate, channels, **engine_kwargs)
+        e = self.engine
+        hop_host = -(-e.hop * e.sample_rate // e.model_rate)
+        self.headroom = int(max_block + hop_host if headroom is None else headroom)
+        if self.headroom < 0:
+            raise ConfigError(f"headroom must be >= 0 samples, got {headroom}")
+        self.max_block = max_block
+        self.sample_rate, self.channels = e.sample_rate, e.channels
+        self.latency_samples = e.latency_samples + self.headroom
+        self.morph = e.morph
+        self._inbox: "queue.SimpleQueue" = queue.SimpleQueue()
+        self._outbox: "queue.SimpleQueue" = queue.SimpleQueue()
+        self._error: Optional[BaseException] = None
+        self._worker = threading.Thread(target=self._work, name="star-engine-worker",
+                                        daemon=True)
+        self._reset_local()
+        self._worker.start()
+
+    # ----------------------------------------------------------------- worker thread
+    def _work(self) -> None:
+        while True:
+            item = self._inbox.get()
+            if isinstance(item, str):
+                if item == _STOP:
+                    return
+                self.engine.reset()
+                self._outbox.put(_RESET_DONE)
+                continue
+            try:
+                self._outbox.put(self.engine.process(item))
+            except BaseException as exc:  # surfaced on the audio thread's next call
+                self._error = exc
+                self._outbox.put(np.zeros_like(item))
+
+    # ----------------------------------------------------------------- audio thread
+    def _reset_local(self) -> None:
+        self._fifo = np.zeros((self.channels, self.headroom + 4 * self.max_block), np.float32)
+        self._fifo_len = self.headroom  # primed with silence
+        self._debt = 0  # samples already replaced by silence, to drop when they arrive
+        self.misses = 0  # blocks completed with silence because the worker was late
+        self.pending = 0  # samples handed to the worker, not yet returned
+
+    def _append(self, y: np.ndarray) -> None:
+        k = y.shape[1]
+        self.pending -= k
+        if self._debt:
+            dropped = min(self._debt, k)
+            y, self._debt = y[:, dropped:], self._debt - dropped
+            k -= dropped
+        if self._fifo_len + k > self._fifo.shape[1]:
+            grown = np.zeros((self.channels, 2 * (self._fifo_len + k)), np.float32)
+            grown[:, :self._fifo_len] = self._fifo[:, :self._fifo_len]
+            self._fifo = grown
+        self._fifo[:, self._fifo_len:self._fifo_len + k] = y
+        self._fifo_len += k
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                y = self._outbox.get_nowait()
+            except queue.Empty:
+                return
+            if not isinstance(y, str):
+                self._append(y)
+
+    def process(self, block) -> np.ndarray:
+        """(channels, n) at the host rate -> (channels, n), ``latency_samples`` late. Never
+        waits for the worker."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise StreamingError(f"the engine's worker thread failed: {error}") from error
+        x = self.engine._check_block(block)
+        n = x.shape[1]
+        if n > self.max_block:
+            raise ValueError(f"block has {n} samples, more than this engine's max_block "
+                             f"{self.max_block}")
+        if n == 0:
+            return x.copy()
+        self.pending += n
+        self._inbox.put(x.copy())  # the host may reuse its buffer
+        self._collect()
+        if self._fifo_len < n:  # the worker is late: fill with silence, drop those later
+            self.misses += 1
+            self._debt += n - self._fifo_len
+            self._fifo[:, self._fifo_len:n] = 0.0
+            self._fifo_len = n
+        out = self._fifo[:, :n].copy()
+        remaining = self._fifo_len - n
+        self._fifo[:, :remaining] = self._fifo[:, n:self._fifo_len]
+        self._fifo_len = remaining
+        return out
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Block until the worker has returned everything handed to it (not for the audio
+        thread: for offline use and tests)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.pending > 0:
+            try:
+                y = self._outbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise StreamingError(f"the engine's worker did not finish within {timeout} s")
+            if not isinstance(y, str):
+                self._append(y)
+
+    def reset(self) -> None:
+        """Back to silence (waits for the worker; not for the audio thread)."""
+        self._inbox.put(_RESET)
+        while self._outbox.get(timeout=30.0) != _RESET_DONE:
+            pass
+        self._reset_local()
+
+    def close(self) -> None:
+        if self._worker.is_alive():
+            self._inbox.put(_STOP)
+            self._worker.join(timeout=30.0)
+
+    def __enter__(self) -> "ThreadedEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
