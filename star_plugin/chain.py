@@ -130,7 +130,7 @@ class StarChain:
         self.stages: List[Stage] = []
         for i, stage in enumerate(stages):
             if not isinstance(stage, (StarEffect, pb.Plugin)):
-                raise ConfigError(f"chain stage {i} is a {type(stage).__name__}; stages must be "
+                raise ConfigError(f"chain stage {i + 1} is a {type(stage).__name__}; stages must be "
                                   "Pedalboard plugins or StarEffects")
             self.stages.append(stage)
         self._segments = self._group()

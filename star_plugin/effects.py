@@ -37,7 +37,7 @@ def to_channels_first(audio) -> "tuple[np.ndarray, str]":
         return x[None], "mono"
     if x.ndim != 2:
         raise ValueError(f"audio must be 1-D or 2-D (channels and samples), got shape {x.shape}")
-    if x.shape[0] <= x.shape[1]:
+    if x.shape[1] == 0 or (x.shape[0] != 0 and x.shape[0] <= x.shape[1]):  # empty: (ch, 0)
         return x, "channels-first"
     return x.T, "channels-last"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import weakref
 from typing import Optional
 
 import numpy as np
@@ -27,6 +28,28 @@ from .engine import MAX_BLOCK, StreamingEngine
 from .errors import ConfigError, StreamingError
 
 _RESET, _STOP, _RESET_DONE = "reset", "stop", "reset-done"
+
+
+def _worker_loop(engine: StreamingEngine, inbox, outbox, errors: list) -> None:
+    while True:
+        item = inbox.get()
+        if isinstance(item, str):
+            if item == _STOP:
+                return
+            engine.reset()
+            outbox.put(_RESET_DONE)
+            continue
+        try:
+            outbox.put(engine.process(item))
+        except BaseException as exc:  # surfaced on the audio thread's next call
+            errors.append(exc)
+            outbox.put(np.zeros_like(item))
+
+
+def _stop_worker(inbox, thread: threading.Thread) -> None:
+    if thread.is_alive():
+        inbox.put(_STOP)
+        thread.join(timeout=30.0)
 
 
 class ThreadedEngine:
@@ -54,27 +77,15 @@ class ThreadedEngine:
         self.morph = e.morph
         self._inbox: "queue.SimpleQueue" = queue.SimpleQueue()
         self._outbox: "queue.SimpleQueue" = queue.SimpleQueue()
-        self._error: Optional[BaseException] = None
-        self._worker = threading.Thread(target=self._work, name="star-engine-worker",
+        self._errors: list = []
+        # The thread holds no reference to self, so an engine dropped without close() is
+        # collected, and the finalizer (also run at interpreter exit) stops the thread.
+        self._worker = threading.Thread(target=_worker_loop, name="star-engine-worker",
+                                        args=(e, self._inbox, self._outbox, self._errors),
                                         daemon=True)
         self._reset_local()
         self._worker.start()
-
-    # ----------------------------------------------------------------- worker thread
-    def _work(self) -> None:
-        while True:
-            item = self._inbox.get()
-            if isinstance(item, str):
-                if item == _STOP:
-                    return
-                self.engine.reset()
-                self._outbox.put(_RESET_DONE)
-                continue
-            try:
-                self._outbox.put(self.engine.process(item))
-            except BaseException as exc:  # surfaced on the audio thread's next call
-                self._error = exc
-                self._outbox.put(np.zeros_like(item))
+        self._finalizer = weakref.finalize(self, _stop_worker, self._inbox, self._worker)
 
     # ----------------------------------------------------------------- audio thread
     def _reset_local(self) -> None:
@@ -110,8 +121,8 @@ class ThreadedEngine:
     def process(self, block) -> np.ndarray:
         """(channels, n) at the host rate -> (channels, n), ``latency_samples`` late. Never
         waits for the worker."""
-        if self._error is not None:
-            error, self._error = self._error, None
+        if self._errors:
+            error = self._errors.pop()
             raise StreamingError(f"the engine's worker thread failed: {error}") from error
         x = self.engine._check_block(block)
         n = x.shape[1]
@@ -151,23 +162,18 @@ class ThreadedEngine:
     def reset(self) -> None:
         """Back to silence (waits for the worker; not for the audio thread)."""
         self._inbox.put(_RESET)
-        while self._outbox.get(timeout=30.0) != _RESET_DONE:
-            pass
+        while True:
+            item = self._outbox.get(timeout=30.0)
+            if isinstance(item, str) and item == _RESET_DONE:
+                break
         self._reset_local()
 
     def close(self) -> None:
-        if self._worker.is_alive():
-            self._inbox.put(_STOP)
-            self._worker.join(timeout=30.0)
+        """Stop the worker thread (also done when the engine is collected or Python exits)."""
+        self._finalizer()
 
     def __enter__(self) -> "ThreadedEngine":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
