@@ -348,6 +348,12 @@ def cmd_bench_speed(args):
         print(f"\nresults written to {args.json}")
 
 
+def cmd_bench_engine(args):
+    from .bench.engine_speed import run_from_args
+
+    run_from_args(args, _int_list)
+
+
 def cmd_bench_recon(args):
     from .bench.recon import run_bench_recon
     run_bench_recon(args)
@@ -464,6 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sequence lengths for the SelectiveScan body comparison")
     b.add_argument("--json", help="also write results to this JSON file")
     b.set_defaults(func=cmd_bench_speed)
+    # --- bench engine: arguments owned by star_plugin/bench/engine_speed.py ---
+    from .bench.engine_speed import add_arguments as add_engine_arguments
+    b = bench.add_parser("engine", help="real-time engine per-block time, misses, memory")
+    add_engine_arguments(b)
+    b.set_defaults(func=cmd_bench_engine)
     # --- bench recon: arguments owned by star_plugin/bench/recon.py ---
     from .bench.recon import add_arguments as add_recon_arguments
     b = bench.add_parser("recon", help="reconstruction quality on a corpus split or audio folder")

@@ -100,3 +100,19 @@ def test_reset_close_and_errors(model):
         ThreadedEngine(model, RATE, 1, max_block=0, backend="torch")
     with pytest.raises(ConfigError, match="headroom"):
         ThreadedEngine(model, RATE, 1, headroom=-5, backend="torch")
+
+
+def test_engine_bench_reports_both_modes(model):
+    from star_plugin.bench.engine_speed import format_engine_bench, run_engine_bench
+
+    result = run_engine_bench(model, rates=[48000], blocks=[256], seconds=0.3,
+                              backends=["onnx"], modes=["sync", "threaded"], progress=None)
+    rows = {r["mode"]: r for r in result["rows"]}
+    assert set(rows) == {"sync", "threaded"}
+    for r in rows.values():
+        assert r["blocks"] == int(0.3 * 48000) // 256
+        assert 0 <= r["median_ms"] <= r["p99_ms"] <= r["max_ms"]
+        assert 0 <= r["misses"] <= r["blocks"] and r["rtf"] > 0
+    assert rows["threaded"]["latency_samples"] > rows["sync"]["latency_samples"]
+    assert result["target_rows"] == []  # the target is block 512
+    assert "| onnx | threaded | 48000 | 256 |" in format_engine_bench(result)

@@ -1,0 +1,188 @@
+"""``star bench engine``: the real-time engine as a host drives it.
+
+For each backend (ONNX Runtime, PyTorch; 1 thread each), host rate and block size, the same
+stereo audio goes through two ways of running the engine:
+
+* ``sync`` - ``StreamingEngine.process`` on the calling thread, blocks back to back. Its
+  per-block times are the compute a host's audio thread would carry; a block whose time
+  exceeds its duration is a deadline miss.
+* ``threaded`` - ``ThreadedEngine``: the model on one worker thread, the caller only copies.
+  Blocks are paced in real time (each call at its deadline, as an audio callback would be),
+  so the worker runs at the speed a live stream asks of it; a miss is a block the worker had
+  not finished in time (filled with silence, counted by the engine).
+
+Reported per row: block time median / p99 / max, p99 as a fraction of the block's duration,
+real-time factor (compute / audio time), deadline misses, and the process's resident memory
+after the row (peak RSS for the whole run at the end).
+"""
+from __future__ import annotations
+
+import resource
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .onnx_speed import block_time_stats
+
+DEFAULT_BLOCKS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+DEFAULT_RATES = (44100, 48000)
+TARGET = {"backend": "onnx", "rate": 48000, "block": 512, "p99_over_block": 0.10}
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
+    except OSError:
+        return float("nan")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _sync_row(engine, audio: np.ndarray, block: int) -> dict:
+    times = []
+    for start in range(0, audio.shape[1] - block + 1, block):
+        chunk = audio[:, start:start + block]
+        t0 = time.perf_counter()
+        engine.process(chunk)
+        times.append(time.perf_counter() - t0)
+    seconds = len(times) * block / engine.sample_rate
+    stats = block_time_stats(times, block / engine.sample_rate)
+    misses = sum(t > block / engine.sample_rate for t in times)
+    return {**stats, "rtf": sum(times) / seconds, "misses": int(misses)}
+
+
+def _threaded_row(engine, audio: np.ndarray, block: int) -> dict:
+    period = block / engine.sample_rate
+    times = []
+    next_call = time.perf_counter()
+    worker_cpu0 = time.thread_time()  # only this thread's CPU: the caller's share
+    for start in range(0, audio.shape[1] - block + 1, block):
+        delay = next_call - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        chunk = audio[:, start:start + block]
+        t0 = time.perf_counter()
+        engine.process(chunk)
+        times.append(time.perf_counter() - t0)
+        next_call += period
+    engine.wait_idle(timeout=60.0)
+    caller_cpu = time.thread_time() - worker_cpu0
+    stats = block_time_stats(times, period)
+    seconds = len(times) * period
+    return {**stats, "rtf": sum(times) / seconds, "caller_cpu_rtf": caller_cpu / seconds,
+            "misses": int(engine.misses)}
+
+
+def run_engine_bench(model="default", rates: Sequence[int] = DEFAULT_RATES,
+                     blocks: Sequence[int] = DEFAULT_BLOCKS, seconds: float = 5.0,
+                     backends: Sequence[str] = ("onnx", "torch"),
+                     modes: Sequence[str] = ("sync", "threaded"), channels: int = 2,
+                     seed: int = 0, progress=print) -> dict:
+    from star_plugin.engine import StreamingEngine, _load
+    from star_plugin.threaded_engine import ThreadedEngine
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows: List[Dict] = []
+    loaded = {}
+    try:
+        for backend in backends:
+            loaded[backend], _ = _load(model, backend)  # one model (one ONNX export) each
+            for rate in rates:
+                audio = (np.random.default_rng(seed).standard_normal(
+                    (channels, int(seconds * rate))) * 0.1).astype(np.float32)
+                for block in blocks:
+                    for mode in modes:
+                        if mode == "sync":
+                            engine = StreamingEngine(loaded[backend], rate, channels,
+                                                     backend=backend)
+                            engine.process(audio[:, :block])  # first-call set-up
+                            engine.reset()
+                            row = _sync_row(engine, audio, block)
+                            latency = engine.latency_samples
+                        else:
+                            engine = ThreadedEngine(loaded[backend], rate, channels,
+                                                    max_block=block, backend=backend)
+                            row = _threaded_row(engine, audio, block)
+                            latency = engine.latency_samples
+                            engine.close()
+                        row.update(backend=backend, mode=mode, rate=rate, block=block,
+                                   channels=channels, block_ms=1e3 * block / rate,
+                                   latency_samples=latency,
+                                   latency_ms=1e3 * latency / rate, rss_mb=_rss_mb())
+                        rows.append(row)
+                        if progress:
+                            progress(format_row(row))
+    finally:
+        torch.set_num_threads(previous_threads)
+    return {"rows": rows, "seconds": seconds, "channels": channels,
+            "peak_rss_mb": _peak_rss_mb(), "target": dict(TARGET),
+            "target_rows": [r for r in rows if r["backend"] == TARGET["backend"]
+                            and r["rate"] == TARGET["rate"] and r["block"] == TARGET["block"]]}
+
+
+HEADER = ("| backend | mode | rate | block | block ms | median ms | p99 ms | max ms | p99/block "
+          "| RTF | misses | latency ms | RSS MB |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def format_row(r: dict) -> str:
+    return (f"| {r['backend']} | {r['mode']} | {r['rate']} | {r['block']} | {r['block_ms']:.2f} "
+            f"| {r['median_ms']:.3f} | {r['p99_ms']:.3f} | {r['max_ms']:.3f} "
+            f"| {100 * r['p99_over_block']:.1f}% | {r['rtf']:.3f} | {r['misses']}/{r['blocks']} "
+            f"| {r['latency_ms']:.1f} | {r['rss_mb']:.0f} |")
+
+
+def format_engine_bench(result: dict) -> str:
+    lines = [f"Engine, {result['channels']} channels, 1 thread per backend, "
+             f"{result['seconds']:g} s of audio per row", HEADER]
+    lines += [format_row(r) for r in result["rows"]]
+    lines.append(f"\npeak resident memory of the whole run: {result['peak_rss_mb']:.0f} MB")
+    t = result["target"]
+    for r in result["target_rows"]:
+        verdict = "met" if r["p99_over_block"] <= t["p99_over_block"] else "NOT met"
+        lines.append(f"target ({t['backend']}, {t['rate']} Hz, block {t['block']}, p99 <= "
+                     f"{100 * t['p99_over_block']:.0f}% of {r['block_ms']:.2f} ms): {r['mode']} "
+                     f"p99 {r['p99_ms']:.3f} ms = {100 * r['p99_over_block']:.1f}% -> {verdict}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)))
+    parser.add_argument("--blocks", default=",".join(map(str, DEFAULT_BLOCKS)))
+    parser.add_argument("--seconds", type=float, default=5.0, help="audio per row")
+    parser.add_argument("--backends", default="onnx,torch")
+    parser.add_argument("--modes", default="sync,threaded")
+    parser.add_argument("--channels", type=int, default=2)
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--markdown", help="also write the table to this Markdown file")
+
+
+def run_from_args(args, int_list) -> Optional[dict]:
+    import json
+
+    from star_plugin.atomic import write_bytes_atomic
+    from star_plugin.errors import ConfigError
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for m in modes:
+        if m not in ("sync", "threaded"):
+            raise ConfigError(f"--modes: unknown mode {m!r} (sync, threaded)")
+    print(HEADER)
+    result = run_engine_bench(args.model, int_list(args.rates, "--rates"),
+                              int_list(args.blocks, "--blocks"), args.seconds, backends, modes,
+                              args.channels)
+    text = format_engine_bench(result)
+    print("\n".join(text.splitlines()[-1 - len(result["target_rows"]):]))
+    if args.json:
+        write_bytes_atomic(args.json, (json.dumps(result, indent=2) + "\n").encode())
+    if args.markdown:
+        write_bytes_atomic(args.markdown, (text + "\n").encode())
+    return result
