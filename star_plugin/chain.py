@@ -225,7 +225,7 @@ class StarChain:
 
     # ----------------------------------------------------------------- text and data forms
     @classmethod
-    def from_spec(cls, spec: str, model="default", backend: str = "onnx") -> "StarChain":
+    def from_spec(cls, spec: str, model="default", backend: str = "auto") -> "StarChain":
         """Parse ``"Name(k=v, ...) | star(...) | ..."`` (see the module docstring)."""
         if not spec or not spec.strip():
             raise ConfigError("chain spec is empty; write stages like "
@@ -260,7 +260,7 @@ class StarChain:
                              model=model, backend=backend)
 
     @classmethod
-    def from_dict(cls, data: dict, model="default", backend: str = "onnx") -> "StarChain":
+    def from_dict(cls, data: dict, model="default", backend: str = "auto") -> "StarChain":
         version = data.get("format_version", CHAIN_FORMAT_VERSION)
         if version != CHAIN_FORMAT_VERSION:
             raise ConfigError(f"chain format version {version} is not supported (this version "

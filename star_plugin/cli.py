@@ -139,8 +139,8 @@ def _int_list(text: str, option: str) -> list:
 
 
 def _onnx_installed() -> bool:
-    import importlib.util
-    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+    from .engine import onnx_available
+    return onnx_available()
 
 
 def cmd_export(args):
@@ -199,7 +199,8 @@ def _add_chain_arguments(p):
                    "Reverb(room_size=0.3)\"")
     p.add_argument("--chain-file", help="a chain saved as JSON (see --save-chain)")
     p.add_argument("--model", default="default", help="model for the star(...) stages")
-    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
+                   help="auto: ONNX Runtime when the onnx extra is installed, else PyTorch")
     p.add_argument("--buffer-size", type=int, default=512, help="block size in samples")
 
 
@@ -250,7 +251,7 @@ def cmd_stream(args):
     block_ms = 1000 * args.block / host_rate
     stats = block_time_stats(times, args.block / host_rate)
     print(f"{args.input} -> {args.output}  ({audio.shape[0]} ch at {host_rate} Hz, "
-          f"{args.backend} backend, blocks of {args.block} = {block_ms:.2f} ms)")
+          f"{engine.backend} backend, blocks of {args.block} = {block_ms:.2f} ms)")
     print(f"latency {lat} samples ({1000 * lat / host_rate:.1f} ms), removed from the file")
     print(f"per block: median {stats['median_ms']:.3f} ms, p99 {stats['p99_ms']:.3f} ms, "
           f"max {stats['max_ms']:.3f} ms; real-time factor "
@@ -426,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="audio file to write (latency removed)")
     p.add_argument("--block", type=int, default=512, help="host block size in samples")
     p.add_argument("--sample-rate", type=int, default=None, help="host rate (default: the file's)")
-    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
+                   help="auto: ONNX Runtime when the onnx extra is installed, else PyTorch")
     _add_morph_arguments(p)
     p.set_defaults(func=cmd_stream)
 

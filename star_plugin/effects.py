@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from .engine import MAX_BLOCK, StreamingEngine, _load
+from .engine import MAX_BLOCK, StreamingEngine, _load, resolve_backend
 from .errors import ConfigError
 from .morph import MorphParams
 
@@ -57,12 +57,13 @@ class StarEffect:
     """
 
     def __init__(self, model="default", params: Optional[MorphParams] = None, texture=None,
-                 preset: Optional[str] = None, backend: str = "onnx"):
+                 preset: Optional[str] = None, backend: str = "auto"):
         if preset is not None:
             from .morph_presets import load_preset
 
             loaded = load_preset(preset)
             params = params or loaded.params
+        backend = resolve_backend(backend)
         # Load (and for ONNX, export) once: the engines made per sample rate share it.
         self.model, _ = _load(model, backend)
         self.params = (params or MorphParams()).validate()

@@ -35,7 +35,7 @@ from .errors import ConfigError, StreamingError
 from .morph import LatentMorph, MorphParams
 from .streaming import drop_leading
 
-BACKENDS = ("onnx", "torch")
+BACKENDS = ("auto", "onnx", "torch")
 MAX_BLOCK = 8192
 RESAMPLE_QUALITY = "HQ"
 LATENCY_PROBE_S = 3.0  # how long the resamplers are replayed to find their worst lag
@@ -100,12 +100,27 @@ def onnx_session_model(model):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def onnx_available() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+
+
+def resolve_backend(backend: str) -> str:
+    """'auto' -> 'onnx' when the onnx extra is installed (the real-time backend), else
+    'torch'."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        return "onnx" if onnx_available() else "torch"
+    return backend
+
+
 def _load(model, backend: str):
     """(facts model, core factory): accepts a name/directory, a StarVAE or an OnnxVAE."""
     from .vae import StarVAE
 
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    backend = resolve_backend(backend)
     model = _named_model(model)
     if isinstance(model, StarVAE):
         if not model.config.causal:
@@ -124,10 +139,10 @@ class StreamingEngine:
     """Real-time STAR processing of (channels, n) float32 blocks at any host rate."""
 
     def __init__(self, model="default", sample_rate: Optional[int] = None, channels: int = 1,
-                 backend: str = "onnx", params: Optional[MorphParams] = None, texture=None,
+                 backend: str = "auto", params: Optional[MorphParams] = None, texture=None,
                  resample_quality: str = RESAMPLE_QUALITY):
-        self.model, make_core = _load(model, backend)
-        self.backend = backend
+        self.backend = resolve_backend(backend)
+        self.model, make_core = _load(model, self.backend)
         m = self.model
         self.model_rate = int(m.sample_rate)
         self.sample_rate = int(sample_rate or self.model_rate)
