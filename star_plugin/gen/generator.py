@@ -1,0 +1,77 @@
+"""Text -> audio: the prompt's token states, an ODE from noise to a STAR latent, the VAE's
+decoder. ``load_generator`` gives the bundled default or a generator directory."""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from ..latent import Latent
+from .flow import SOLVERS, guided_velocity, integrate
+from .model import StarGen
+from .text import TextEncoder, check_prompt
+
+MAX_VARIATIONS = 16
+
+
+class Generator:
+    """A trained ``StarGen``, the STAR-VAE whose latents it models, and the text encoder."""
+
+    def __init__(self, model: StarGen, vae, text: Optional[TextEncoder] = None):
+        if model.config.latent_channels != vae.config.latent_channels:
+            raise ConfigError(f"generator makes {model.config.latent_channels}-channel latents "
+                              f"but the VAE has {vae.config.latent_channels}")
+        self.model, self.vae = model.eval(), vae.eval()
+        self.text = text or TextEncoder(model.config.max_text_tokens)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.vae.sample_rate
+
+    @property
+    def max_seconds(self) -> float:
+        return self.model.config.max_frames / self.vae.latent_rate
+
+    def frames_for(self, seconds) -> int:
+        try:
+            seconds = float(seconds)
+        except (TypeError, ValueError):
+            raise ConfigError(f"seconds must be a number, got {seconds!r}") from None
+        if not math.isfinite(seconds) or seconds <= 0 or seconds > self.max_seconds:
+            raise ConfigError(f"seconds must be in (0, {self.max_seconds:.1f}] for this "
+                              f"generator, got {seconds}")
+        return max(1, int(math.ceil(seconds * self.vae.latent_rate)))
+
+    def generate_latent(self, prompt: str, seconds: float = 4.0, steps: int = 16,
+                        cfg: float = 3.0, seed: int = 0, variations: int = 1,
+                        solver: str = "midpoint",
+                        progress: Optional[Callable[[int, int], None]] = None) -> Latent:
+        prompt = check_prompt(prompt)
+        if not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
+            raise ConfigError(f"variations must be an integer in 1..{MAX_VARIATIONS}, "
+                              f"got {variations!r}")
+        if not 0.0 <= float(cfg) <= 20.0:
+            raise ConfigError(f"cfg must be in 0..20, got {cfg}")
+        if solver not in SOLVERS:
+            raise ConfigError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        frames = self.frames_for(seconds)
+        states, mask = self.text.encode([prompt] * variations)
+        g = torch.Generator().manual_seed(int(seed))
+        z0 = torch.randn(variations, self.model.config.latent_channels, frames, generator=g)
+        with torch.inference_mode():
+            z = integrate(guided_velocity(self.model, float(cfg), states, mask), z0, steps,
+                          solver, progress)
+            z = self.model.denormalise(z)
+        return Latent(z, None, structure_channels=self.vae.structure_channels,
+                      sample_rate=self.vae.sample_rate, hop=self.vae.hop,
+                      num_samples=int(round(float(seconds) * self.vae.sample_rate)))
+
+    def generate(self, prompt: str, seconds: float = 4.0, **kwargs) -> np.ndarray:
+        """-> (variations, channels, samples) float32 at ``sample_rate``."""
+        latent = self.generate_latent(prompt, seconds, **kwargs)
+        with torch.inference_mode():
+            audio = self.vae.decode(latent.mean, num_samples=latent.num_samples)
+        return audio.numpy().astype(np.float32)
