@@ -108,8 +108,9 @@ class _PedalboardSegment:
         self.board.reset()
         self._held = None
 
-    def process_channels_first(self, x, sample_rate, buffer_size):
-        """Streaming only (the chain makes one-shot calls out of streaming ones)."""
+    def process_channels_first(self, x, sample_rate, buffer_size, reset=False):
+        """Streaming only: the chain makes one-shot calls out of streaming ones."""
+        assert not reset
         channels = x.shape[0]
         chunk = max(buffer_size, channels + 1)
         if self._held is not None and self._held.shape[1]:
@@ -178,7 +179,7 @@ class StarChain:
                                buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
         """``process`` for a (channels, n) float32 array, with no layout guessing."""
         if not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ValueError(f"buffer_size must be a positive integer, got {buffer_size!r}")
+            raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
         x = np.asarray(x, np.float32)
         if x.ndim != 2:
             raise ValueError(f"audio must be (channels, samples), got shape {x.shape}")
@@ -194,10 +195,8 @@ class StarChain:
         return np.ascontiguousarray(out[:, :x.shape[1]])
 
     def _stream(self, x, sample_rate, buffer_size) -> np.ndarray:
-        for segment in self._segments:
-            x = segment.process_channels_first(x, sample_rate, buffer_size, reset=False) \
-                if isinstance(segment, StarEffect) else \
-                segment.process_channels_first(x, sample_rate, buffer_size)
+        for segment in self._segments:  # StarEffects and _PedalboardSegments
+            x = segment.process_channels_first(x, sample_rate, buffer_size, reset=False)
         return np.ascontiguousarray(x)
 
     def drain(self, count: int, channels: int, sample_rate: float,

@@ -126,7 +126,7 @@ class StarEffect:
                                buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
         """``process`` for a (channels, n) float32 array, with no layout guessing."""
         if not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ValueError(f"buffer_size must be a positive integer, got {buffer_size!r}")
+            raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
         buffer_size = min(buffer_size, MAX_BLOCK)
         engine = self._engine_for(sample_rate, x.shape[0])
         if reset:

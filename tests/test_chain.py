@@ -276,3 +276,7 @@ def test_cli_chain_saves_and_reuses_the_chain(tmp_path, capsys):
     assert main(["chain", str(src), "-o", str(tmp_path / "c.flac"), "--chain",
                  "Foo()"]) == 2
     assert "unknown effect 'Foo'" in capsys.readouterr().err
+    assert main(["chain", str(src), "-o", str(tmp_path / "d.flac"), "--chain", "Gain()",
+                 "--buffer-size", "0"]) == 2
+    assert "buffer_size must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "d.flac").exists()
