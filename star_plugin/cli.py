@@ -375,6 +375,31 @@ def cmd_train_vae(args):
     run_train_vae(args)
 
 
+def cmd_train_gen(args):
+    from .training.gen_trainer import run_train_gen
+    run_train_gen(args)
+
+
+def cmd_generate(args):
+    import time
+
+    from .audio import write_audio
+    from .gen.store import load_generator
+
+    gen = load_generator(args.generator)
+    t0 = time.perf_counter()
+    audio = gen.generate(args.prompt, args.seconds, steps=args.steps, cfg=args.cfg,
+                         seed=args.seed, variations=args.variations, solver=args.solver)
+    took = time.perf_counter() - t0
+    out = Path(args.output)
+    for i, clip in enumerate(audio):
+        path = out if len(audio) == 1 else out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+        write_audio(path, clip, gen.sample_rate)
+        print(f"{path}  ({args.seconds:g} s, seed {args.seed}, variation {i + 1})")
+    print(f"generated {len(audio)} x {args.seconds:g} s in {took:.2f} s "
+          f"({args.steps} {args.solver} steps, cfg {args.cfg})")
+
+
 def cmd_demo(args):
     from .demo import run_demo
     run_demo(args.output, model_name=args.model)
@@ -506,6 +531,24 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set optim.steps=2000 (repeatable)")
     b.set_defaults(func=cmd_train_vae)
+
+    b = train.add_parser("gen", help="train STAR-Gen (text to audio) on cached corpus latents")
+    b.add_argument("--config", required=True)
+    b.add_argument("--resume", action="store_true")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    b.set_defaults(func=cmd_train_gen)
+
+    p = sub.add_parser("generate", help="text to audio with STAR-Gen")
+    p.add_argument("prompt")
+    p.add_argument("-o", "--output", required=True, help="audio file (variations get -N)")
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variations", type=int, default=1)
+    p.add_argument("--solver", choices=["euler", "midpoint", "heun"], default="midpoint")
+    p.add_argument("--generator", default="default", help="bundled name or directory")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("demo", help="reconstruct and morph the bundled examples")
     p.add_argument("-o", "--output", default="star-demo")

@@ -33,7 +33,8 @@ class Generator:
 
     @property
     def max_seconds(self) -> float:
-        return self.model.config.max_frames / self.vae.latent_rate
+        return (self.model.config.max_frames * self.vae.hop - self.vae.synthesis_delay) \
+            / self.vae.sample_rate
 
     def frames_for(self, seconds) -> int:
         try:
@@ -43,7 +44,13 @@ class Generator:
         if not math.isfinite(seconds) or seconds <= 0 or seconds > self.max_seconds:
             raise ConfigError(f"seconds must be in (0, {self.max_seconds:.1f}] for this "
                               f"generator, got {seconds}")
-        return max(1, int(math.ceil(seconds * self.vae.latent_rate)))
+        # enough frames that the decoder's output (less its synthesis delay) covers them
+        samples = int(round(seconds * self.vae.sample_rate)) + self.vae.synthesis_delay
+        frames = max(1, -(-samples // self.vae.hop))
+        if frames > self.model.config.max_frames:
+            raise ConfigError(f"seconds must be in (0, {self.max_seconds:.1f}] for this "
+                              f"generator, got {seconds}")
+        return frames
 
     def generate_latent(self, prompt: str, seconds: float = 4.0, steps: int = 16,
                         cfg: float = 3.0, seed: int = 0, variations: int = 1,
