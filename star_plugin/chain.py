@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .effects import StarEffect, from_channels_first, to_channels_first
+from .effects import PedalboardConvention, StarEffect, check_buffer_size
 from .errors import ConfigError, StarError
 from .morph import MorphParams
 
@@ -123,7 +123,7 @@ class _PedalboardSegment:
         return np.asarray(y, np.float32).reshape(channels, -1)
 
 
-class StarChain:
+class StarChain(PedalboardConvention):
     """An ordered list of Pedalboard plugins and STAR effects, processed in sequence."""
 
     def __init__(self, stages: Sequence[Stage] = ()):
@@ -165,21 +165,13 @@ class StarChain:
         return [s for s in self.stages if isinstance(s, StarEffect)]
 
     # ----------------------------------------------------------------- processing
-    def process(self, input_array, sample_rate: float, buffer_size: int = 8192,
-                reset: bool = True) -> np.ndarray:
-        """Pedalboard's convention. ``reset=True``: from silence, the full length, aligned
-        (made of the streaming calls below plus ``drain``, so a one-shot render equals a
-        streamed one exactly). ``reset=False``: streaming, aligned, so early calls return
-        fewer samples while latencies fill. NaN/Inf input is replaced by silence."""
-        x, layout = to_channels_first(input_array)
-        return from_channels_first(self.process_channels_first(x, sample_rate, buffer_size,
-                                                               reset), layout)
-
     def process_channels_first(self, x: np.ndarray, sample_rate: float,
                                buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
-        """``process`` for a (channels, n) float32 array, with no layout guessing."""
-        if not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
+        """Pedalboard's convention on (channels, n) float32. ``reset=True``: from silence, the
+        full length, aligned (made of the streaming calls below plus ``drain``, so a one-shot
+        render equals a streamed one exactly). ``reset=False``: streaming, aligned, so early
+        calls return fewer samples while latencies fill. NaN/Inf input becomes silence."""
+        check_buffer_size(buffer_size)
         x = np.asarray(x, np.float32)
         if x.ndim != 2:
             raise ValueError(f"audio must be (channels, samples), got shape {x.shape}")
@@ -215,8 +207,6 @@ class StarChain:
             fed += silence.shape[1]
         out = np.concatenate(outs, axis=1) if outs else np.zeros((channels, 0), np.float32)
         return out[:, :max(count, 0)]
-
-    __call__ = process
 
     def reset(self) -> None:
         for segment in self._segments:

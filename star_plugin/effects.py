@@ -48,7 +48,32 @@ def from_channels_first(x: np.ndarray, layout: str) -> np.ndarray:
     return x if layout == "channels-first" else np.ascontiguousarray(x.T)
 
 
-class StarEffect:
+def check_buffer_size(buffer_size) -> int:
+    if not isinstance(buffer_size, int) or buffer_size < 1:
+        raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
+    return buffer_size
+
+
+class PedalboardConvention:
+    """``effect(audio, sample_rate, buffer_size=8192, reset=True)`` with Pedalboard's layout
+    detection, over a subclass's ``process_channels_first((channels, n), ...)``."""
+
+    def process(self, input_array, sample_rate: float, buffer_size: int = 8192,
+                reset: bool = True) -> np.ndarray:
+        x, layout = to_channels_first(input_array)
+        return from_channels_first(self.process_channels_first(x, sample_rate, buffer_size,
+                                                               reset), layout)
+
+    def __call__(self, input_array, sample_rate: float, buffer_size: int = 8192,
+                 reset: bool = True) -> np.ndarray:
+        return self.process(input_array, sample_rate, buffer_size, reset)
+
+    def process_channels_first(self, x: np.ndarray, sample_rate: float,
+                               buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
+        raise NotImplementedError
+
+
+class StarEffect(PedalboardConvention):
     """A STAR-VAE latent morph as an effect in a chain.
 
     ``model``: bundled name, model directory, ``StarVAE`` or ``OnnxVAE``; ``preset``: a
@@ -116,18 +141,10 @@ class StarEffect:
             y, self._pending_skip = y[:, drop:], self._pending_skip - drop
         return y
 
-    def process(self, input_array, sample_rate: float, buffer_size: int = 8192,
-                reset: bool = True) -> np.ndarray:
-        x, layout = to_channels_first(input_array)
-        return from_channels_first(self.process_channels_first(x, sample_rate, buffer_size,
-                                                               reset), layout)
-
     def process_channels_first(self, x: np.ndarray, sample_rate: float,
                                buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
         """``process`` for a (channels, n) float32 array, with no layout guessing."""
-        if not isinstance(buffer_size, int) or buffer_size < 1:
-            raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
-        buffer_size = min(buffer_size, MAX_BLOCK)
+        buffer_size = min(check_buffer_size(buffer_size), MAX_BLOCK)
         engine = self._engine_for(sample_rate, x.shape[0])
         if reset:
             self.reset()
@@ -138,8 +155,6 @@ class StarEffect:
         else:
             y = self._run(x, buffer_size)
         return np.ascontiguousarray(y)
-
-    __call__ = process
 
     def flush(self, buffer_size: int = 8192) -> np.ndarray:
         """End a ``reset=False`` stream: the samples still inside, (channels, k), then reset.

@@ -41,6 +41,40 @@ RESAMPLE_QUALITY = "HQ"
 LATENCY_PROBE_S = 3.0  # how long the resamplers are replayed to find their worst lag
 
 
+class SampleFIFO:
+    """(channels, n) sample queue over one preallocated buffer, primed with silence. Grows
+    only for unusually large pushes; ``pop`` never fails: a shortfall is filled with silence
+    and reported, so the caller can count it."""
+
+    def __init__(self, channels: int, capacity: int, primed: int):
+        self._buf = np.zeros((channels, max(capacity, primed)), np.float32)
+        self._len = primed
+
+    def __len__(self) -> int:
+        return self._len
+
+    def push(self, y: np.ndarray) -> None:
+        k = y.shape[1]
+        if self._len + k > self._buf.shape[1]:
+            grown = np.zeros((self._buf.shape[0], 2 * (self._len + k)), np.float32)
+            grown[:, :self._len] = self._buf[:, :self._len]
+            self._buf = grown
+        self._buf[:, self._len:self._len + k] = y
+        self._len += k
+
+    def pop(self, n: int) -> Tuple[np.ndarray, int]:
+        """-> (the oldest n samples, how many of them were missing and are silence)."""
+        short = max(0, n - self._len)
+        if short:
+            self._buf[:, self._len:n] = 0.0
+            self._len = n
+        out = self._buf[:, :n].copy()
+        remaining = self._len - n
+        self._buf[:, :remaining] = self._buf[:, n:self._len]
+        self._len = remaining
+        return out, short
+
+
 class _TorchCore:
     """The PyTorch model's streaming halves, with the state kept here."""
 
@@ -213,8 +247,8 @@ class StreamingEngine:
         self.morph.reset()
         self._rs_in, self._rs_out = self._resamplers()
         self._skip = self.synthesis_delay
-        self._fifo = np.zeros((self.channels, self.latency_samples + MAX_BLOCK * 2), np.float32)
-        self._fifo_len = self.latency_samples  # primed with silence
+        self._fifo = SampleFIFO(self.channels, self.latency_samples + 2 * MAX_BLOCK,
+                                primed=self.latency_samples)
         self.underruns = 0  # blocks the chain could not fill (never, if the latency is right)
 
     # ----------------------------------------------------------------- processing
@@ -253,21 +287,10 @@ class StreamingEngine:
         y = self._model_block(x) if x.shape[1] else np.zeros((self.channels, 0), np.float32)
         if self._rs_out is not None and y.shape[1]:
             y = self._rs_out.resample_chunk(np.ascontiguousarray(y.T)).T
-        k = y.shape[1]
-        if self._fifo_len + k > self._fifo.shape[1]:  # a huge block: grow (rare)
-            grown = np.zeros((self.channels, 2 * (self._fifo_len + k)), np.float32)
-            grown[:, :self._fifo_len] = self._fifo[:, :self._fifo_len]
-            self._fifo = grown
-        self._fifo[:, self._fifo_len:self._fifo_len + k] = y
-        self._fifo_len += k
-        if self._fifo_len < n:
+        self._fifo.push(y)
+        out, short = self._fifo.pop(n)
+        if short:
             self.underruns += 1
-            self._fifo[:, self._fifo_len:n] = 0.0
-            self._fifo_len = n
-        out = self._fifo[:, :n].copy()
-        remaining = self._fifo_len - n
-        self._fifo[:, :remaining] = self._fifo[:, n:self._fifo_len]
-        self._fifo_len = remaining
         return out
 
 

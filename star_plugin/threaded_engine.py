@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from .engine import MAX_BLOCK, StreamingEngine
+from .engine import MAX_BLOCK, SampleFIFO, StreamingEngine
 from .errors import ConfigError, StreamingError
 
 _RESET, _STOP, _RESET_DONE = "reset", "stop", "reset-done"
@@ -89,25 +89,18 @@ class ThreadedEngine:
 
     # ----------------------------------------------------------------- audio thread
     def _reset_local(self) -> None:
-        self._fifo = np.zeros((self.channels, self.headroom + 4 * self.max_block), np.float32)
-        self._fifo_len = self.headroom  # primed with silence
+        self._fifo = SampleFIFO(self.channels, self.headroom + 4 * self.max_block,
+                                primed=self.headroom)
         self._debt = 0  # samples already replaced by silence, to drop when they arrive
         self.misses = 0  # blocks completed with silence because the worker was late
         self.pending = 0  # samples handed to the worker, not yet returned
 
     def _append(self, y: np.ndarray) -> None:
-        k = y.shape[1]
-        self.pending -= k
+        self.pending -= y.shape[1]
         if self._debt:
-            dropped = min(self._debt, k)
+            dropped = min(self._debt, y.shape[1])
             y, self._debt = y[:, dropped:], self._debt - dropped
-            k -= dropped
-        if self._fifo_len + k > self._fifo.shape[1]:
-            grown = np.zeros((self.channels, 2 * (self._fifo_len + k)), np.float32)
-            grown[:, :self._fifo_len] = self._fifo[:, :self._fifo_len]
-            self._fifo = grown
-        self._fifo[:, self._fifo_len:self._fifo_len + k] = y
-        self._fifo_len += k
+        self._fifo.push(y)
 
     def _collect(self) -> None:
         while True:
@@ -134,15 +127,10 @@ class ThreadedEngine:
         self.pending += n
         self._inbox.put(x.copy())  # the host may reuse its buffer
         self._collect()
-        if self._fifo_len < n:  # the worker is late: fill with silence, drop those later
+        out, short = self._fifo.pop(n)
+        if short:  # the worker is late: silence now, those samples dropped when they come
             self.misses += 1
-            self._debt += n - self._fifo_len
-            self._fifo[:, self._fifo_len:n] = 0.0
-            self._fifo_len = n
-        out = self._fifo[:, :n].copy()
-        remaining = self._fifo_len - n
-        self._fifo[:, :remaining] = self._fifo[:, n:self._fifo_len]
-        self._fifo_len = remaining
+            self._debt += short
         return out
 
     def wait_idle(self, timeout: float = 10.0) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -34,6 +34,7 @@ from star_plugin.model_io import load_vae
 
 from .distributed import setup, teardown
 from .ema import EMA
+from .train_config import apply_overrides, build_dataclass, read_config_file
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -65,11 +66,7 @@ class GenTrainConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> "GenTrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown keys {unknown}; known: {sorted(known)}")
-        cfg = cls(**raw)
+        cfg = build_dataclass(cls, raw, source)
         if not cfg.corpus:
             raise ConfigError(f"{source}: 'corpus' is required (a 'star data build' directory)")
         if not 0 < cfg.min_seconds <= cfg.max_seconds:
@@ -78,9 +75,7 @@ class GenTrainConfig:
 
     @classmethod
     def load(cls, path) -> "GenTrainConfig":
-        from star_plugin.model_io import read_json
-
-        return cls.from_dict(read_json(Path(path), ConfigError), source=str(path))
+        return cls.from_dict(read_config_file(path, "generator training config"), str(path))
 
 
 class GenTrainer:
@@ -222,14 +217,7 @@ class GenTrainer:
 
 
 def run_train_gen(args) -> Path:
-    config = GenTrainConfig.load(args.config)
-    for item in args.set or []:
-        key, _, value = item.partition("=")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        config = GenTrainConfig.from_dict({**asdict(config), key: parsed}, "--set")
+    config = apply_overrides(GenTrainConfig.load(args.config), args.set)
     trainer = GenTrainer(config, resume=args.resume)
     try:
         path = trainer.fit()

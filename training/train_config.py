@@ -98,26 +98,30 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config") -> "TrainConfig":
-        return _build(cls, raw, source)
+        return build_dataclass(cls, raw, source)
 
     @classmethod
     def from_file(cls, path) -> "TrainConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"training config '{path}' does not exist")
-        text = path.read_text()
-        try:
-            if path.suffix == ".toml":
-                import tomllib
-                raw = tomllib.loads(text)
-            else:
-                raw = json.loads(text)
-        except ValueError as exc:
-            raise ConfigError(f"training config '{path}' cannot be parsed: {exc}") from None
-        return cls.from_dict(raw, str(path))  # a relative corpus path is relative to the cwd
+        # a relative corpus path is relative to the cwd
+        return cls.from_dict(read_config_file(path), str(path))
 
 
-def _build(cls, raw: Any, where: str):
+def read_config_file(path, what: str = "training config") -> dict:
+    """A JSON or TOML config file -> its raw table, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} '{path}' does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+            return tomllib.loads(text)
+        return json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{what} '{path}' cannot be parsed: {exc}") from None
+
+
+def build_dataclass(cls, raw: Any, where: str):
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a table/object, got {type(raw).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -128,7 +132,7 @@ def _build(cls, raw: Any, where: str):
     for name, value in raw.items():
         default = getattr(cls(), name) if name not in ("model",) else None
         if dataclasses.is_dataclass(default):
-            values[name] = _build(type(default), value, f"{where}: {name}")
+            values[name] = build_dataclass(type(default), value, f"{where}: {name}")
         elif isinstance(default, tuple):
             values[name] = tuple(value)
         else:
@@ -136,9 +140,10 @@ def _build(cls, raw: Any, where: str):
     return cls(**values)
 
 
-def apply_overrides(config: TrainConfig, assignments: list[str]) -> TrainConfig:
-    """``section.key=value`` assignments (value parsed as JSON, else kept as a string)."""
-    raw = config.to_dict()
+def apply_overrides(config, assignments: list[str]):
+    """``section.key=value`` assignments (value parsed as JSON, else kept as a string) on any
+    config dataclass with ``from_dict``."""
+    raw = dataclasses.asdict(config)
     for item in assignments or []:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected section.key=value")
@@ -154,4 +159,4 @@ def apply_overrides(config: TrainConfig, assignments: list[str]) -> TrainConfig:
                 raise ConfigError(f"--set {item!r}: {part!r} is not a section")
             node = node[part]
         node[parts[-1]] = value
-    return TrainConfig.from_dict(raw, "--set")
+    return type(config).from_dict(raw, "--set")

@@ -60,7 +60,7 @@ def _threaded_row(engine, audio: np.ndarray, block: int) -> dict:
     period = block / engine.sample_rate
     times = []
     next_call = time.perf_counter()
-    worker_cpu0 = time.thread_time()  # only this thread's CPU: the caller's share
+    caller_cpu0 = time.thread_time()  # only this thread's CPU: the caller's share
     for start in range(0, audio.shape[1] - block + 1, block):
         delay = next_call - time.perf_counter()
         if delay > 0:
@@ -71,7 +71,7 @@ def _threaded_row(engine, audio: np.ndarray, block: int) -> dict:
         times.append(time.perf_counter() - t0)
         next_call += period
     engine.wait_idle(timeout=60.0)
-    caller_cpu = time.thread_time() - worker_cpu0
+    caller_cpu = time.thread_time() - caller_cpu0
     stats = block_time_stats(times, period)
     seconds = len(times) * period
     return {**stats, "rtf": sum(times) / seconds, "caller_cpu_rtf": caller_cpu / seconds,
