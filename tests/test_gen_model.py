@@ -65,16 +65,39 @@ def test_model_attention_follows_the_mask():
         assert torch.allclose(model(padded, t, text, mask, amask)[:, :, :10], base, atol=1e-5)
 
 
-def test_flow_loss_decreases_on_a_tiny_overfit_case():
+def test_patched_tokens_keep_frames_in_order_and_ignore_padding():
     torch.manual_seed(0)
-    model = StarGen(TINY)
+    model = StarGen(GenConfig(**{**TINY.to_dict(), "patch": 2}))
+    with torch.no_grad():
+        model.head.weight.normal_(0, 0.2)
+        model.audio_in.weight[:, 8:] = 0  # the token reads only its first frame ...
+        model.head.weight[8:] = 0         # ... and writes only its first frame
+    z = torch.randn(1, 8, 11)  # odd length: the last token is half padding
+    t, text, mask = torch.tensor([0.3]), torch.randn(1, 3, 12), torch.ones(1, 3, dtype=torch.bool)
+    with torch.no_grad():
+        base = model(z, t, text, mask)
+        assert base.shape == (1, 8, 11)
+        assert base[:, :, 1::2].abs().max() == 0 and base[:, :, 0::2].abs().min() > 0
+        z2 = z.clone()
+        z2[:, :, 1::2] += 5.0  # second frames are invisible to this model: nothing changes
+        assert torch.equal(model(z2, t, text, mask), base)
+        # audio padding that fills whole tokens changes nothing in the real frames
+        padded = torch.cat([z, torch.randn(1, 8, 5)], dim=2)
+        amask = torch.tensor([[True] * 11 + [False] * 5])
+        assert torch.allclose(model(padded, t, text, mask, amask)[:, :, :11], base, atol=1e-5)
+
+
+@pytest.mark.parametrize("patch", [1, 2])
+def test_flow_loss_decreases_on_a_tiny_overfit_case(patch):
+    torch.manual_seed(0)
+    model = StarGen(GenConfig(**{**TINY.to_dict(), "patch": patch}))
     z1 = torch.randn(2, 8, 12) * 2
     text = torch.randn(2, 4, 12)
     mask = torch.ones(2, 4, dtype=torch.bool)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(1)
     losses = []
-    for _ in range(400):
+    for _ in range(400 * patch):  # a patched token carries twice the frames to learn
         loss = flow_loss(model, z1, text, mask, generator=g)
         opt.zero_grad()
         loss.backward()

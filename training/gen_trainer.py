@@ -96,8 +96,13 @@ class GenTrainer:
         self.latent_rate = float(self.cache.meta["latent_rate"])
         vae = load_vae(c.vae)  # for its timing: max_seconds of audio must fit max_frames
         need = int(round(c.max_seconds * vae.sample_rate)) + vae.synthesis_delay
+        self.crop_frames = -(-need // vae.hop)  # longest training crop
+        # model.max_frames may be set longer, to let the generator make longer sounds
         gen_cfg = GenConfig.from_dict({"latent_channels": self.cache.channels,
-                                       "max_frames": -(-need // vae.hop), **c.model})
+                                       "max_frames": self.crop_frames, **c.model})
+        if gen_cfg.max_frames < self.crop_frames:
+            raise ConfigError(f"model.max_frames {gen_cfg.max_frames} is shorter than the "
+                              f"{self.crop_frames} frames of a max_seconds crop")
         self.text = TextEncoder(gen_cfg.max_text_tokens)
         captions = sorted({clip["caption"] for clip in self.clips})
         self.caption_index = {cap: i for i, cap in enumerate(captions)}
@@ -142,7 +147,7 @@ class GenTrainer:
     def batch(self, rng: np.random.Generator):
         c = self.config
         lo = max(1, int(c.min_seconds * self.latent_rate))
-        hi = self.model.config.max_frames
+        hi = self.crop_frames
         frames = int(rng.integers(lo, hi + 1))
         z = np.zeros((c.batch_size, self.cache.channels, frames), np.float32)
         amask = np.zeros((c.batch_size, frames), bool)

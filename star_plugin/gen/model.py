@@ -4,7 +4,7 @@ One sequence per example: [text tokens | audio latent frames].
 
 * Text tokens are a frozen sentence encoder's token states, projected to the model width.
   They attend causally to each other, like a language model's prefix.
-* Audio frames are the noisy latent ``z_t`` (one token per latent frame) plus a flow-time
+* Audio frames are the noisy latent ``z_t`` (one token per ``patch`` latent frames) plus a flow-time
   embedding. They attend to all the text and, bidirectionally, to all audio frames, so the
   generation is not autoregressive.
 * Blocks are nanoGPT-shaped: RMSNorm -> attention with rotary positions -> residual,
@@ -35,6 +35,7 @@ class GenConfig:
     heads: int = 4
     mlp_ratio: float = 8 / 3     # SwiGLU's hidden size = ratio * width (LLaMA's choice)
     max_frames: int = 1024       # longest latent sequence (rotary tables are built this long)
+    patch: int = 1               # latent frames per audio token (2 halves the sequence)
     max_text_tokens: int = 64
     rope_base: float = 10000.0
     version: int = 1
@@ -44,7 +45,7 @@ class GenConfig:
             raise ConfigError(f"width {self.width} must split into {self.heads} heads of an "
                               "even size (rotary positions rotate pairs)")
         for name in ("latent_channels", "text_dim", "width", "layers", "heads", "max_frames",
-                     "max_text_tokens"):
+                     "max_text_tokens", "patch"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"gen config: {name} must be >= 1, got {getattr(self, name)}")
         return self
@@ -158,21 +159,21 @@ class StarGen(nn.Module):
         super().__init__()
         self.config = cfg = config.validate()
         self.text_in = nn.Sequential(nn.LayerNorm(cfg.text_dim), nn.Linear(cfg.text_dim, cfg.width))
-        self.audio_in = nn.Linear(cfg.latent_channels, cfg.width)
+        self.audio_in = nn.Linear(cfg.latent_channels * cfg.patch, cfg.width)
         self.time_mlp = nn.Sequential(nn.Linear(cfg.width, cfg.width), nn.SiLU(),
                                       nn.Linear(cfg.width, cfg.width))
         # Stands in for the prompt when it is dropped (classifier-free guidance): one token.
         self.null_text = nn.Parameter(torch.zeros(1, 1, cfg.width))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.norm = RMSNorm(cfg.width)
-        self.head = nn.Linear(cfg.width, cfg.latent_channels)
+        self.head = nn.Linear(cfg.width, cfg.latent_channels * cfg.patch)
         nn.init.zeros_(self.head.weight)  # start by predicting 0 velocity
         nn.init.zeros_(self.head.bias)
         # Per-channel statistics of the training latents: the flow runs on standardised
         # latents (STAR's structure channels are far wider than its texture channels).
         self.register_buffer("latent_mean", torch.zeros(cfg.latent_channels))
         self.register_buffer("latent_std", torch.ones(cfg.latent_channels))
-        cos, sin = rotary_tables(cfg.max_text_tokens + 1 + cfg.max_frames,
+        cos, sin = rotary_tables(cfg.max_text_tokens + 1 + -(-cfg.max_frames // cfg.patch),
                                  cfg.width // cfg.heads, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -216,16 +217,24 @@ class StarGen(nn.Module):
         text, tmask = self.text_tokens(text_states, text_mask, b, drop_text)
         if audio_mask is None:
             audio_mask = torch.ones(b, frames, dtype=torch.bool, device=z_t.device)
-        audio = self.audio_in(z_t.transpose(1, 2))
+        p = cfg.patch
+        z_t = z_t * audio_mask[:, None].to(z_t.dtype)  # padded frames read as 0, as at sampling
+        pad = -frames % p
+        tokens = -(-frames // p)
+        # (b, C, frames) -> (b, tokens, p*C): p consecutive frames per token, zero padded
+        audio = F.pad(z_t, (0, pad)).view(b, c, tokens, p).permute(0, 2, 3, 1).reshape(b, tokens, p * c)
+        token_mask = F.pad(audio_mask.bool(), (0, pad)).view(b, tokens, p).any(-1)
+        audio = self.audio_in(audio)
         audio = audio + self.time_mlp(time_embedding(t, cfg.width).to(audio.dtype))[:, None]
         x = torch.cat([text, audio], dim=1)
-        mask = hybrid_mask(tmask, audio_mask.bool())
+        mask = hybrid_mask(tmask, token_mask)
         # Audio positions start at a fixed offset, so padding the prompts of a batch never
         # moves them (text-audio distances depend only on real tokens).
         positions = torch.cat([torch.arange(text.shape[1], device=x.device),
-                               cfg.max_text_tokens + 1 + torch.arange(frames, device=x.device)])
+                               cfg.max_text_tokens + 1 + torch.arange(tokens, device=x.device)])
         cos, sin = self.rope_cos[positions], self.rope_sin[positions]
         for block in self.blocks:
             x = block(x, mask, cos, sin)
-        v = self.head(self.norm(x[:, text.shape[1]:]))
-        return v.transpose(1, 2)
+        v = self.head(self.norm(x[:, text.shape[1]:]))  # (b, tokens, p*C)
+        v = v.view(b, tokens, p, c).permute(0, 3, 1, 2).reshape(b, c, tokens * p)
+        return v[:, :, :frames]
