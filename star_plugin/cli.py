@@ -175,14 +175,31 @@ def _morph_params(args):
     return MorphParams.from_dict({**params.to_dict(), **changes})
 
 
-def _texture_latent(model, path):
-    from .morph import texture_from_file
+def _texture_latent(model, args):
+    """The texture source of a morph: an audio file's latent, a generated one, or none."""
+    if args.texture_file and args.texture_prompt:
+        raise StarError("give --texture or --texture-prompt, not both")
+    if args.texture_prompt:
+        from .gen.generator import texture_from_prompt
 
-    return texture_from_file(model, path)
+        return texture_from_prompt(args.texture_prompt, args.model, args.generator,
+                                   seconds=args.texture_seconds, seed=args.seed or 0)
+    if args.texture_file:
+        from .morph import texture_from_file
+
+        return texture_from_file(model, args.texture_file)
+    return None
 
 
 def _add_morph_arguments(p):
     p.add_argument("--texture", dest="texture_file", help="texture source audio file")
+    p.add_argument("--texture-prompt", metavar="PROMPT",
+                   help="generate the texture source with STAR-Gen from this prompt")
+    p.add_argument("--generator", default="default",
+                   help="generator for --texture-prompt (default: the bundled one)")
+    p.add_argument("--texture-seconds", type=float,
+                   help="length of the generated texture source (default 4, or the "
+                   "generator's longest)")
     p.add_argument("--preset", help="bundled preset name or preset file (star presets list)")
     p.add_argument("--structure", type=float, help="0..1: how much of the source's structure")
     p.add_argument("--amount", type=float, help="0..1: how much of the source's texture")
@@ -211,7 +228,7 @@ def cmd_morph(args):
     model = _load_model(args.model)
     params = _morph_params(args)
     audio, rate = read_audio(args.input)
-    texture = _texture_latent(model, args.texture_file) if args.texture_file else None
+    texture = _texture_latent(model, args)
     out = render_offline(model, audio, rate, params, texture)
     write_audio(args.output, out, rate)
     print(f"{args.input} -> {args.output}  ({audio.shape[0]} ch, {rate} Hz, "
@@ -235,7 +252,7 @@ def cmd_stream(args):
     if host_rate != rate:
         audio = resample(audio, rate, host_rate)
     model = _load_model(args.model)
-    texture = _texture_latent(model, args.texture_file) if args.texture_file else None
+    texture = _texture_latent(model, args)
     engine = StreamingEngine(model, host_rate, audio.shape[0], backend=args.backend,
                              params=_morph_params(args), texture=texture)
     lat = engine.latency_samples
@@ -363,6 +380,11 @@ def cmd_bench_recon(args):
 def cmd_bench_latent(args):
     from .bench.latent import run_bench_latent
     run_bench_latent(args)
+
+
+def cmd_bench_gen(args):
+    from .bench.gen_bench import run_bench_gen
+    run_bench_gen(args)
 
 
 def cmd_data_build(args):
@@ -512,6 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     b = bench.add_parser("latent", help="latent regularity: KL profile, probes, texture swap")
     add_latent_arguments(b)
     b.set_defaults(func=cmd_bench_latent)
+    # --- bench gen: arguments owned by star_plugin/bench/gen_bench.py ---
+    from .bench.gen_bench import add_arguments as add_gen_bench_arguments
+    b = bench.add_parser("gen", help="STAR-Gen: prompt adherence, Fréchet distance, speed "
+                         "(self-trained evaluator)")
+    add_gen_bench_arguments(b)
+    b.set_defaults(func=cmd_bench_gen)
 
     p = sub.add_parser("data", help="datasets")
     data = p.add_subparsers(dest="data", required=True)

@@ -94,6 +94,8 @@ class StarEffect(PedalboardConvention):
         self.params = (params or MorphParams()).validate()
         self.texture, self.backend, self.preset = texture, backend, preset
         self.texture_file: Optional[str] = None  # where the texture came from, if a file
+        self.texture_prompt: Optional[str] = None  # ... or the prompt that generated it
+        self.generator: Optional[str] = None
         self._engine: Optional[StreamingEngine] = None
         self._pending_skip = 0  # latency samples still to drop from the stream's start
 

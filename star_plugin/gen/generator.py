@@ -3,7 +3,7 @@ decoder. ``load_generator`` gives the bundled default or a generator directory."
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -52,11 +52,17 @@ class Generator:
                               f"generator, got {seconds}")
         return frames
 
-    def generate_latent(self, prompt: str, seconds: float = 4.0, steps: int = 16,
-                        cfg: float = 3.0, seed: int = 0, variations: int = 1,
+    def generate_latent(self, prompt: Union[str, Sequence[str]], seconds: float = 4.0,
+                        steps: int = 16, cfg: float = 3.0, seed: int = 0, variations: int = 1,
                         solver: str = "midpoint",
                         progress: Optional[Callable[[int, int], None]] = None) -> Latent:
-        prompt = check_prompt(prompt)
+        """One prompt, or a list of prompts generated together (one batch: faster per sound);
+        ``variations`` per prompt, prompt-major. The latent's batch is
+        ``len(prompts) * variations``."""
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise ConfigError("give at least one prompt")
+        prompts = [check_prompt(p) for p in prompts]
         if not isinstance(variations, int) or not 1 <= variations <= MAX_VARIATIONS:
             raise ConfigError(f"variations must be an integer in 1..{MAX_VARIATIONS}, "
                               f"got {variations!r}")
@@ -65,9 +71,10 @@ class Generator:
         if solver not in SOLVERS:
             raise ConfigError(f"solver must be one of {SOLVERS}, got {solver!r}")
         frames = self.frames_for(seconds)
-        states, mask = self.text.encode([prompt] * variations)
+        states, mask = self.text.encode([p for p in prompts for _ in range(variations)])
         g = torch.Generator().manual_seed(int(seed))
-        z0 = torch.randn(variations, self.model.config.latent_channels, frames, generator=g)
+        z0 = torch.randn(len(prompts) * variations, self.model.config.latent_channels, frames,
+                         generator=g)
         with torch.inference_mode():
             z = integrate(guided_velocity(self.model, float(cfg), states, mask), z0, steps,
                           solver, progress)
@@ -76,9 +83,34 @@ class Generator:
                       sample_rate=self.vae.sample_rate, hop=self.vae.hop,
                       num_samples=int(round(float(seconds) * self.vae.sample_rate)))
 
-    def generate(self, prompt: str, seconds: float = 4.0, **kwargs) -> np.ndarray:
-        """-> (variations, channels, samples) float32 at ``sample_rate``."""
+    def generate(self, prompt: Union[str, Sequence[str]], seconds: float = 4.0,
+                 **kwargs) -> np.ndarray:
+        """-> (prompts * variations, channels, samples) float32 at ``sample_rate``."""
         latent = self.generate_latent(prompt, seconds, **kwargs)
         with torch.inference_mode():
             audio = self.vae.decode(latent.mean, num_samples=latent.num_samples)
         return audio.numpy().astype(np.float32)
+
+
+def texture_from_prompt(prompt: str, model="default", generator="default",
+                        seconds: Optional[float] = None, seed: int = 0, **kwargs) -> Latent:
+    """A generated texture source for the morph engine: the latent STAR-Gen makes for
+    ``prompt`` (never decoded). ``model`` names the STAR-VAE the morph runs with; the
+    generator must have been trained on that same VAE, or its latents would mean nothing
+    there. ``seconds``: the source's length (default: 4 s, or the generator's longest)."""
+    from ..errors import ModelFileError
+    from .latent_cache import vae_fingerprint
+    from .store import load_generator, read_generator
+
+    _, meta = read_generator(generator)
+    try:
+        same = None if model is None else vae_fingerprint(model) == meta["vae_sha256"]
+    except (ModelFileError, OSError, TypeError):
+        same = None  # a loaded model or an ONNX file: the engine checks the channel count
+    if same is False:
+        raise ConfigError(f"generator '{generator}' makes latents of the VAE '{meta['vae']}', "
+                          f"not of the morph model '{model}'; use a generator trained on "
+                          f"'{model}'")
+    gen = load_generator(generator)
+    seconds = min(4.0, gen.max_seconds) if seconds is None else seconds
+    return gen.generate_latent(prompt, seconds, seed=seed, **kwargs)
