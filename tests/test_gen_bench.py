@@ -111,6 +111,10 @@ def test_bench_gen_end_to_end(trained, tmp_path, capsys):
         assert 0.0 <= row[what]["all"]["source"] <= 1.0
         assert row[what]["all"]["n"] == 2 and row[what]["held_out"]["n"] == held_out
         assert math.isfinite(row[what]["frechet"])
+    for what in ("real", "generated"):  # the latent-space probe judge
+        assert 0.0 <= row["latent"][what]["all"]["family"] <= 1.0
+        assert row["latent"][what]["held_out"]["n"] == held_out
+    assert math.isfinite(row["latent"]["frechet"]) and row["latent"]["frechet"] >= 0
     assert row["speed"]["median_s"] > 0 and row["speed"]["audio_seconds"] == 0.5
     table = (tmp_path / "gen.md").read_text()
     assert "generated from captions" in table and "VAE reconstruction (ceiling)" in table

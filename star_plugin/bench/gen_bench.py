@@ -104,9 +104,10 @@ def train_evaluator(corpus, directory, epochs: int, seed: int = 0) -> dict:
     return facts
 
 
-def _scores(predicted: Dict[str, list], entries: List[dict], keep: List[bool]) -> dict:
+def _scores(predicted: Dict[str, list], entries: List[dict], keep: List[bool],
+            names=("source", "family")) -> dict:
     out = {}
-    for name in ("source", "family"):
+    for name in names:
         pairs = [(p, str((e.get("labels") or {}).get(name))) for p, e, k in
                  zip(predicted[name], entries, keep) if k]
         out[name] = float(np.mean([p == t for p, t in pairs])) if pairs else float("nan")
@@ -136,24 +137,30 @@ def evaluate_generator(label: str, source: str, evaluator, corpus, entries, held
     row = {"label": label, "generator": source, "parameters": gen.model.num_parameters(),
            "config": gen.model.config.to_dict()}
     # ceiling: the real eval clips through this generator's VAE
-    recon = []
+    recon, real_latents = [], []
     with torch.inference_mode():
         for audio, audio_rate in real["audio"]:
             x = convert_channels(audio, gen.vae.config.audio_channels)
             x = resample(x, audio_rate, rate) if audio_rate != rate else x
-            y = gen.vae.reconstruct(torch.from_numpy(x)[None])[0].numpy()
-            recon.append(y)
+            latent = gen.vae.encode(torch.from_numpy(x)[None])
+            recon.append(gen.vae.decode(latent.mean, num_samples=x.shape[-1])[0].numpy())
+            real_latents.append(latent.mean[0].numpy())
     row["ceiling"] = _judge(evaluator, recon, rate, entries, held_out, real["embedding"])
     # generated: one clip per eval caption
-    generated, start = [], time.monotonic()
+    generated, generated_latents, start = [], [], time.monotonic()
     prompts = [e["caption"] for e in entries]
     for i in range(0, len(prompts), args.batch):
-        audio = gen.generate(prompts[i:i + args.batch], args.seconds, steps=args.steps,
-                             cfg=args.cfg, solver=args.solver, seed=args.seed + i)
-        generated.extend(list(audio))
+        latent = gen.generate_latent(prompts[i:i + args.batch], args.seconds, steps=args.steps,
+                                     cfg=args.cfg, solver=args.solver, seed=args.seed + i)
+        with torch.inference_mode():
+            audio = gen.vae.decode(latent.mean, num_samples=latent.num_samples)
+        generated.extend(list(audio.numpy()))
+        generated_latents.extend(list(latent.mean.numpy()))
         _log(f"{label}: generated {min(i + args.batch, len(prompts))}/{len(prompts)}")
     row["generation_seconds_total"] = round(time.monotonic() - start, 1)
     row["generated"] = _judge(evaluator, generated, rate, entries, held_out, real["embedding"])
+    row["latent"] = latent_judge(corpus, gen, source, real_latents, generated_latents, entries,
+                                 held_out)
     if args.speed_repeats:
         times = []
         gen.generate("a soft piano playing a slow melody", args.speed_seconds)  # warm-up
@@ -165,6 +172,60 @@ def evaluate_generator(label: str, source: str, evaluator, corpus, entries, held
                         "times_s": times, "threads": torch.get_num_threads(),
                         "steps": 16, "cfg": 3.0, "solver": "midpoint"}
     return row
+
+
+def latent_judge(corpus, gen, source, real_latents, generated_latents, entries,
+                 held_out) -> dict:
+    """The same questions asked in the generator's own latent space, so that a VAE whose
+    decoder is poor does not hide what its generator learned: a linear probe (``probes.py``)
+    of each label on [time-mean, time-std] per channel, fitted on the VAE's latents of the
+    train split (the training cache), scored on the real eval latents (ceiling) and on the
+    generated ones; and the Fréchet distance between those features (standardised with the
+    train split's statistics), generated vs real."""
+    from ..gen.latent_cache import build_cache
+    from ..gen.store import read_generator
+    from .audio_classifier import frechet_distance
+    from .probes import clip_features, fit_logistic, standardise
+
+    vae_name = read_generator(source)[1]["vae"]
+    cache = build_cache(corpus, vae_name, _cache_path(corpus, vae_name))
+    channels = list(range(gen.vae.config.latent_channels))
+    train = cache.split("train")
+    x_train = np.stack([clip_features(cache.clip_latent(c), channels) for c in train])
+    x_real = np.stack([clip_features(z, channels) for z in real_latents])
+    x_gen = np.stack([clip_features(z, channels) for z in generated_latents])
+    x_train, x_real, x_gen = standardise(x_train, x_real, x_gen)
+    out = {"real": {}, "generated": {}}
+    for name in ("source", "family"):
+        labels = [str((c.get("labels") or {}).get(name)) for c in train]
+        classes = sorted(set(labels))
+        w, b = fit_logistic(x_train, np.array([classes.index(v) for v in labels]), len(classes))
+        for what, x in (("real", x_real), ("generated", x_gen)):
+            predicted = [classes[k] for k in (x @ w.numpy() + b.numpy()).argmax(axis=1)]
+            out[what].setdefault("all", {})
+            out[what].setdefault("held_out", {})
+            scores_all = _scores({name: predicted}, entries, [True] * len(entries), (name,))
+            scores_held = _scores({name: predicted}, entries, held_out, (name,))
+            out[what]["all"].update(scores_all)
+            out[what]["held_out"].update(scores_held)
+    out["frechet"] = frechet_distance(x_gen, x_real)
+    return out
+
+
+def _cache_path(corpus, vae_name) -> Path:
+    """Where the training cache of this VAE lives: the trainer's default location, or any
+    cache in the corpus directory that holds this VAE's latents (``build_cache`` checks)."""
+    from ..gen.latent_cache import load_cache, vae_fingerprint
+
+    default = Path(corpus) / f"latents-{Path(str(vae_name)).name}.safetensors"
+    fingerprint = vae_fingerprint(vae_name)
+    for path in [default, *sorted(Path(corpus).glob("latents-*.safetensors"))]:
+        try:
+            if path.exists() and load_cache(path).meta.get("vae_sha256") == fingerprint:
+                return path
+        except Exception:  # an unreadable cache file is not this VAE's cache
+            continue
+    return Path(corpus) / f"latents-{fingerprint[:12]}.safetensors"
 
 
 def _parse_generators(values) -> List[tuple]:
@@ -257,4 +318,12 @@ def format_table(results: dict, markdown: bool = False) -> str:
                          f"{fmt(r['all']['family'])} ({fmt(r['held_out']['family'])})",
                          fmt(r["frechet"], 1),
                          f"{speed['median_s']:.2f} s" if speed and what == "generated" else ""])
+    for g in results["generators"]:
+        for what in ("real", "generated"):
+            r = g["latent"][what]
+            rows.append([g["label"], "latent probe: real latents (ceiling)" if what == "real"
+                         else "latent probe: generated latents",
+                         f"{fmt(r['all']['source'])} ({fmt(r['held_out']['source'])})",
+                         f"{fmt(r['all']['family'])} ({fmt(r['held_out']['family'])})",
+                         fmt(g["latent"]["frechet"], 1) if what == "generated" else "", ""])
     return (markdown_table if markdown else text_table)(headers, rows)
