@@ -570,11 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt")
     p.add_argument("-o", "--output", required=True, help="audio file (variations get -N)")
     p.add_argument("--seconds", type=float, default=4.0)
-    p.add_argument("--steps", type=int, default=16)
-    p.add_argument("--cfg", type=float, default=3.0, help="classifier-free guidance scale")
+    from .gen.generator import DEFAULT_CFG, DEFAULT_SOLVER, DEFAULT_STEPS
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    p.add_argument("--cfg", type=float, default=DEFAULT_CFG, help="classifier-free guidance scale")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variations", type=int, default=1)
-    p.add_argument("--solver", choices=["euler", "midpoint", "heun"], default="midpoint")
+    p.add_argument("--solver", choices=["euler", "midpoint", "heun"], default=DEFAULT_SOLVER)
     p.add_argument("--generator", default="default", help="bundled name or directory")
     p.set_defaults(func=cmd_generate)
 

@@ -71,7 +71,6 @@ def _generation(out: Path, model_name: str, model) -> list:
     """STAR-Gen: the bundled generator makes two sounds from text, and a generated latent
     becomes the texture of the speech example. Skipped, with a note, when there is no
     generator for this model."""
-    from .errors import ModelFileError
     from .gen.generator import texture_from_prompt
     from .gen.store import load_generator, read_generator
     from .morph import MorphParams
@@ -83,7 +82,7 @@ def _generation(out: Path, model_name: str, model) -> list:
             print(f"\n(no generation: the bundled generator belongs to model '{meta['vae']}')")
             return []
         gen = load_generator("default")
-    except (StarError, ModelFileError) as exc:
+    except StarError as exc:  # no bundled generator, or no text encoder
         print(f"\n(no generation: {exc})")
         return []
     rows = []

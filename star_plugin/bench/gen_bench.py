@@ -30,9 +30,12 @@ import numpy as np
 from .report import BenchError, check_positive, fmt, markdown_table, text_table
 
 DEFAULT_EVALUATOR = "benchmarks/gen/evaluator"
+SPEED_PROMPT = "a soft piano playing a slow melody"
 
 
 def add_arguments(parser) -> None:
+    from ..gen.generator import DEFAULT_CFG, DEFAULT_SOLVER, DEFAULT_STEPS
+
     parser.add_argument("corpus", help="a corpus directory ('star data build'): its captions are "
                         "the prompts, its labels the answers")
     parser.add_argument("--generator", action="append", metavar="[LABEL=]NAME_OR_DIR",
@@ -48,9 +51,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-clips", type=int, default=None, metavar="N",
                         help="use at most N eval clips (evenly spaced by id)")
     parser.add_argument("--seconds", type=float, default=4.0, help="length of each generated clip")
-    parser.add_argument("--steps", type=int, default=16)
-    parser.add_argument("--cfg", type=float, default=3.0)
-    parser.add_argument("--solver", default="midpoint")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--cfg", type=float, default=DEFAULT_CFG)
+    parser.add_argument("--solver", default=DEFAULT_SOLVER)
     parser.add_argument("--batch", type=int, default=16, help="prompts generated together")
     parser.add_argument("--speed-seconds", type=float, default=10.0)
     parser.add_argument("--speed-repeats", type=int, default=3, help="0 skips the speed test")
@@ -104,10 +107,9 @@ def train_evaluator(corpus, directory, epochs: int, seed: int = 0) -> dict:
     return facts
 
 
-def _scores(predicted: Dict[str, list], entries: List[dict], keep: List[bool],
-            names=("source", "family")) -> dict:
+def _scores(predicted: Dict[str, list], entries: List[dict], keep: List[bool]) -> dict:
     out = {}
-    for name in names:
+    for name in ("source", "family"):
         pairs = [(p, str((e.get("labels") or {}).get(name))) for p, e, k in
                  zip(predicted[name], entries, keep) if k]
         out[name] = float(np.mean([p == t for p, t in pairs])) if pairs else float("nan")
@@ -161,16 +163,18 @@ def evaluate_generator(label: str, source: str, evaluator, corpus, entries, held
     row["generated"] = _judge(evaluator, generated, rate, entries, held_out, real["embedding"])
     row["latent"] = latent_judge(corpus, gen, source, real_latents, generated_latents, entries,
                                  held_out)
-    if args.speed_repeats:
+    if args.speed_repeats:  # at the generator's default settings, after one warm-up
+        from ..gen.generator import DEFAULT_CFG, DEFAULT_SOLVER, DEFAULT_STEPS
+
         times = []
-        gen.generate("a soft piano playing a slow melody", args.speed_seconds)  # warm-up
-        for r in range(args.speed_repeats):
+        for r in range(args.speed_repeats + 1):
             t0 = time.perf_counter()
-            gen.generate("a soft piano playing a slow melody", args.speed_seconds, seed=r)
+            gen.generate(SPEED_PROMPT, args.speed_seconds, seed=r)
             times.append(time.perf_counter() - t0)
+        times = times[1:]
         row["speed"] = {"audio_seconds": args.speed_seconds, "median_s": float(np.median(times)),
                         "times_s": times, "threads": torch.get_num_threads(),
-                        "steps": 16, "cfg": 3.0, "solver": "midpoint"}
+                        "steps": DEFAULT_STEPS, "cfg": DEFAULT_CFG, "solver": DEFAULT_SOLVER}
     return row
 
 
@@ -195,19 +199,15 @@ def latent_judge(corpus, gen, source, real_latents, generated_latents, entries,
     x_real = np.stack([clip_features(z, channels) for z in real_latents])
     x_gen = np.stack([clip_features(z, channels) for z in generated_latents])
     x_train, x_real, x_gen = standardise(x_train, x_real, x_gen)
-    out = {"real": {}, "generated": {}}
+    predicted = {"real": {}, "generated": {}}
     for name in ("source", "family"):
         labels = [str((c.get("labels") or {}).get(name)) for c in train]
         classes = sorted(set(labels))
         w, b = fit_logistic(x_train, np.array([classes.index(v) for v in labels]), len(classes))
         for what, x in (("real", x_real), ("generated", x_gen)):
-            predicted = [classes[k] for k in (x @ w.numpy() + b.numpy()).argmax(axis=1)]
-            out[what].setdefault("all", {})
-            out[what].setdefault("held_out", {})
-            scores_all = _scores({name: predicted}, entries, [True] * len(entries), (name,))
-            scores_held = _scores({name: predicted}, entries, held_out, (name,))
-            out[what]["all"].update(scores_all)
-            out[what]["held_out"].update(scores_held)
+            predicted[what][name] = [classes[k] for k in (x @ w.numpy() + b.numpy()).argmax(1)]
+    out = {what: {"all": _scores(p, entries, [True] * len(entries)),
+                  "held_out": _scores(p, entries, held_out)} for what, p in predicted.items()}
     out["frechet"] = frechet_distance(x_gen, x_real)
     return out
 
@@ -255,10 +255,9 @@ def run_bench_gen(args) -> dict:
     train_captions = {e["caption"] for e in _entries(corpus, "train", None)}
     held_out = [e["caption"] not in train_captions for e in entries]
     audio = [_read(corpus, e) for e in entries]
-    real = evaluator.analyse([a for a, _ in audio], audio[0][1]) if len(
-        {r for _, r in audio}) == 1 else None
-    if real is None:
+    if len({rate for _, rate in audio}) != 1:
         raise BenchError("the eval clips must share one sample rate")
+    real = evaluator.analyse([a for a, _ in audio], audio[0][1])
     real["audio"] = audio
     results = {"corpus": str(corpus), "split": args.split, "clips": len(entries),
                "held_out_captions": int(sum(held_out)), "evaluator": str(args.evaluator),

@@ -15,6 +15,8 @@ from .model import StarGen
 from .text import TextEncoder, check_prompt
 
 MAX_VARIATIONS = 16
+# The default settings (the speed target is measured at these; CLI and bench use them too).
+DEFAULT_STEPS, DEFAULT_CFG, DEFAULT_SOLVER = 16, 3.0, "midpoint"
 
 
 class Generator:
@@ -53,8 +55,8 @@ class Generator:
         return frames
 
     def generate_latent(self, prompt: Union[str, Sequence[str]], seconds: float = 4.0,
-                        steps: int = 16, cfg: float = 3.0, seed: int = 0, variations: int = 1,
-                        solver: str = "midpoint",
+                        steps: int = DEFAULT_STEPS, cfg: float = DEFAULT_CFG, seed: int = 0,
+                        variations: int = 1, solver: str = DEFAULT_SOLVER,
                         progress: Optional[Callable[[int, int], None]] = None) -> Latent:
         """One prompt, or a list of prompts generated together (one batch: faster per sound);
         ``variations`` per prompt, prompt-major. The latent's batch is
