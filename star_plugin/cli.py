@@ -427,6 +427,11 @@ def cmd_demo(args):
     run_demo(args.output, model_name=args.model)
 
 
+def cmd_studio(args):
+    from .gui.app import run
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="star", description="STAR-VAE audio toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -583,19 +588,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="star-demo")
     p.add_argument("--model", default="default")
     p.set_defaults(func=cmd_demo)
+
+    from .gui.app import add_arguments as add_studio_arguments
+
+    p = sub.add_parser("studio", help="open STAR Studio, the desktop app (needs the gui extra)")
+    add_studio_arguments(p)
+    p.set_defaults(func=cmd_studio)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except StarError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ and a second stream plays the result (``write`` blocks until played, which paces
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable, List, Optional, Tuple
 
@@ -57,9 +58,11 @@ def pick_devices(input_device: Optional[str] = None,
 def run_live(chain, input_device: Optional[str] = None, output_device: Optional[str] = None,
              sample_rate: int = 48000, buffer_size: int = 512, channels: int = 1,
              seconds: Optional[float] = None,
-             on_block: Optional[Callable[[np.ndarray, float], None]] = None) -> dict:
-    """Run until ``seconds`` pass (or Ctrl-C). ``on_block(output, compute_seconds)`` is called
-    after each block (meters, GUIs). Returns blocks, seconds and dropped input frames."""
+             on_block: Optional[Callable[[np.ndarray, float], None]] = None,
+             stop: Optional[threading.Event] = None) -> dict:
+    """Run until ``seconds`` pass, ``stop`` is set (a GUI's Stop button) or Ctrl-C.
+    ``on_block(output, compute_seconds)`` is called after each block (meters, GUIs). Returns
+    blocks, seconds and dropped input frames."""
     from pedalboard.io import AudioStream
 
     from .chain import StarChain
@@ -75,7 +78,8 @@ def run_live(chain, input_device: Optional[str] = None, output_device: Optional[
                 AudioStream(output_device_name=sink, sample_rate=sample_rate,
                             buffer_size=buffer_size, num_output_channels=channels) as play:
             rec.ignore_dropped_input = True
-            while seconds is None or time.monotonic() - start < seconds:
+            while (seconds is None or time.monotonic() - start < seconds) and \
+                    not (stop is not None and stop.is_set()):
                 block = rec.read(buffer_size)
                 t0 = time.perf_counter()
                 out = chain.process_channels_first(block, sample_rate, buffer_size, reset=False)
