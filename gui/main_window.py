@@ -154,6 +154,7 @@ class StudioWindow(QMainWindow):
         self.morph_panel.state_changed.connect(self._push_live_params)
         self.clip_list.currentRowChanged.connect(lambda _: self._selection_changed())
         self.clip_list.files_dropped.connect(self.open_files)
+        self.clip_list.itemDoubleClicked.connect(lambda _: self._play_selected())
         self.player.position.connect(self.views.set_playhead)
         self.player.playing_changed.connect(self._playing_changed)
         self.live.stopped.connect(self._live_stopped)
@@ -490,6 +491,9 @@ class StudioWindow(QMainWindow):
         if self.player.playing:
             self.player.stop()
             return
+        self._play_selected()
+
+    def _play_selected(self) -> None:
         clip = self.shown_clip()
         if clip is None:
             self.show_info("Nothing to play", "Select a clip in the clip list first.")
@@ -549,9 +553,11 @@ class StudioWindow(QMainWindow):
     def _push_live_params(self) -> None:
         """Morph changes reach the running live chain (smoothed by the engine: no clicks)."""
         if self.live.running and self.live.chain is not None:
-            state = self.morph_panel.state()
-            for effect in self.live.chain.star_effects():
-                effect.set(**{k: state[k] for k in ("structure", "texture", "temperature")})
+            try:
+                for effect in self.live.chain.star_effects():
+                    effect.set(**self.morph_panel.state())
+            except StarError as exc:
+                self.show_error("Bad morph parameters", str(exc))
 
     def _live_stopped(self, message: str) -> None:
         self.live_action.blockSignals(True)

@@ -223,6 +223,7 @@ class MorphPanel(QWidget, UndoableState):
                             "(Save... in this panel, or 'star presets list' for the bundled ones).")
             return False
         self.set_state(preset.params.to_dict(), f"preset '{preset.name}'")
+        self.preset.setCurrentIndex(max(0, self.preset.findData(preset.name)))
         self.status.setText(f"Preset '{preset.name}': {preset.description}")
         return True
 

@@ -382,3 +382,31 @@ def test_settings_and_recent_files_are_remembered(qtbot, models, tmp_path):
         assert again.undo_stack.count() == 0  # restored settings are not an undo step
     finally:
         again.close()
+
+
+def test_odd_files_open_render_and_show(qtbot, window, tmp_path):
+    """One sample, six channels at 8 kHz, silence, and NaN-laden float audio."""
+    rng = np.random.default_rng(3)
+    six = (0.2 * rng.standard_normal((6, 4000))).astype(np.float32)
+    nan = _tone(seconds=0.2)
+    nan[0, ::50] = np.nan
+    files = [_write(tmp_path / "one.wav", np.full((1, 1), 0.5, np.float32)),
+             _write(tmp_path / "six.wav", six, rate=8000),
+             _write(tmp_path / "silence.wav", np.zeros((1, 3000), np.float32)),
+             _write(tmp_path / "nan.wav", nan)]
+    for path in files:
+        clip = _open_into(qtbot, window, path)
+        assert np.isfinite(clip.audio).all() and clip.analysis is not None
+        assert np.isfinite(clip.analysis.kl).all()
+        window.views.grab()  # paints without error
+    six_clip = window.clips[1]
+    assert six_clip.audio.shape == (6, 4000) and six_clip.sample_rate == 8000
+    window.morph_panel.content.select(six_clip.id)
+    window.morph_panel.texture_source.select(window.clips[0].id)  # a one-sample texture
+    task = window.render()
+    with qtbot.waitSignal(task.signals.ended, timeout=WAIT_MS):
+        pass
+    out = window.clips[-1]
+    assert out.origin == "morph" and out.audio.shape == (6, 4000) and out.sample_rate == 8000
+    assert np.isfinite(out.audio).all()
+    assert window.last_error is None
