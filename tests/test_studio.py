@@ -410,3 +410,26 @@ def test_odd_files_open_render_and_show(qtbot, window, tmp_path):
     assert out.origin == "morph" and out.audio.shape == (6, 4000) and out.sample_rate == 8000
     assert np.isfinite(out.audio).all()
     assert window.last_error is None
+
+
+def test_playback_converts_to_the_devices_format(qapp):
+    """What the player hands QtMultimedia when the device wants another rate, layout or type."""
+    from PyQt6.QtMultimedia import QAudioFormat
+
+    from star_plugin.gui.playback import _pcm
+
+    fmt = QAudioFormat()
+    fmt.setSampleRate(48000)
+    fmt.setChannelCount(2)
+    fmt.setSampleFormat(QAudioFormat.SampleFormat.Int16)
+    audio = _tone(440.0, seconds=0.5)  # mono, 16 kHz
+    audio[0, :10] = 1.5  # over full scale: clipped, not wrapped
+    data = np.frombuffer(_pcm(audio, RATE, fmt), "<i2").reshape(-1, 2)
+    assert data.shape == (24000, 2)
+    assert np.array_equal(data[:, 0], data[:, 1])  # mono upmixed to both sides
+    assert data.max() <= 32767 and data[:5, 0].min() > 20000
+    fmt.setSampleFormat(QAudioFormat.SampleFormat.Float)
+    fmt.setSampleRate(RATE)
+    fmt.setChannelCount(1)
+    floats = np.frombuffer(_pcm(audio, RATE, fmt), "<f4")
+    assert np.allclose(floats[10:], audio[0, 10:])
