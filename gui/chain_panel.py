@@ -3,6 +3,7 @@ parameters. The chain is plain data ({"type", "params"} per stage, the ``StarCha
 it undoes, saves and renders like everything else."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Dict, List, Optional
 
 from PyQt6.QtCore import Qt, QTimer, pyqtSignal
@@ -18,6 +19,7 @@ from .undo import UndoableState
 SECTIONS = ("before", "after")
 
 
+@lru_cache(maxsize=1)
 def available_effects() -> Dict[str, type]:
     """Display name -> Pedalboard class, for the built-ins that need no constructor argument
     (Convolution needs an impulse-response file: use ``star chain`` for it)."""

@@ -237,11 +237,7 @@ class StudioWindow(QMainWindow):
 
         task = Task("load models", work)
         task.signals.finished.connect(self._models_loaded)
-        task.signals.failed.connect(lambda msg: (
-            self.model_label.setText("no model"),
-            self.show_error("Cannot load the model", f"{msg}\n\nStart the studio with --model "
-                            "naming a bundled model or a STAR model directory "
-                            "('star info' describes one).")))
+        task.signals.failed.connect(self._models_failed)
         self.statusBar().showMessage(f"Loading model '{self.model_name}'...")
         self.tasks.submit(task)
 
@@ -256,6 +252,12 @@ class StudioWindow(QMainWindow):
         self.morph_panel.render_button.setEnabled(True)
         self.statusBar().showMessage("Ready", 3000)
         self.models_ready.emit()
+
+    def _models_failed(self, message: str) -> None:
+        self.model_label.setText("no model")
+        self.show_error("Cannot load the model", f"{message}\n\nStart the studio with --model "
+                        "naming a bundled model or a STAR model directory ('star info' "
+                        "describes one).")
 
     def _need_model(self):
         if self.model is None:
@@ -444,7 +446,11 @@ class StudioWindow(QMainWindow):
         self.generate_panel.set_running(False)
 
     def render(self) -> Optional[Task]:
-        if self.render_task is not None or self.model is None:
+        if self.render_task is not None:
+            return None
+        if self.model is None:
+            self.show_info("The model is not ready", "The model is still loading, or it failed "
+                           "to load (see the earlier message). Try again in a moment.")
             return None
         panel = self.morph_panel
         content = self.clip_by_id(panel.content.clip_id())
@@ -461,8 +467,7 @@ class StudioWindow(QMainWindow):
         before, after = self.chain_panel.stages("before"), self.chain_panel.stages("after")
         task = Task("render", lambda t: render_morph(self._need_model(), content, texture, params,
                                                      before, after, progress=t.report))
-        task.signals.progress.connect(lambda d, n: (panel.progress.setRange(0, n),
-                                                    panel.progress.setValue(d)))
+        task.signals.progress.connect(panel.set_progress)
         task.signals.finished.connect(self._rendered)
         task.signals.failed.connect(lambda msg: self.show_error("Render failed", msg))
         task.signals.cancelled.connect(lambda: panel.status.setText("Render cancelled."))

@@ -39,7 +39,6 @@ class SourceSlot(QWidget):
 
     open_requested = pyqtSignal()
     files_dropped = pyqtSignal(list)
-    changed = pyqtSignal()
 
     def __init__(self, none_label: Optional[str] = None, parent=None):
         super().__init__(parent)
@@ -47,7 +46,6 @@ class SourceSlot(QWidget):
         self.combo = QComboBox()
         self.combo.setMinimumContentsLength(18)
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.combo.currentIndexChanged.connect(lambda _: self.changed.emit())
         self.open_button = QPushButton("Open...")
         self.open_button.clicked.connect(self.open_requested)
         layout = QHBoxLayout(self)
@@ -183,6 +181,7 @@ class MorphPanel(QWidget, UndoableState):
         layout.addWidget(self.status)
         layout.addStretch(1)
 
+        self._gains: list = []  # per-channel gains come from presets; no control of their own
         self.apply_state(MorphParams(texture=0.8).to_dict())
         self.init_undo(undo_stack)
         for key, widget in (("structure", self.structure), ("texture", self.texture),
@@ -195,7 +194,7 @@ class MorphPanel(QWidget, UndoableState):
     def state(self) -> dict:
         return {"structure": self.structure.value(), "texture": self.texture.value(),
                 "temperature": self.temperature.value(), "mode": self.mode.currentData(),
-                "seed": self.seed.value(), "gains": list(getattr(self, "_gains", []))}
+                "seed": self.seed.value(), "gains": list(self._gains)}
 
     def apply_state(self, state: dict) -> None:
         self.structure.set_value(float(state["structure"]))
@@ -243,6 +242,10 @@ class MorphPanel(QWidget, UndoableState):
         return saved
 
     # ----------------------------------------------------------------- rendering
+    def set_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
     def set_running(self, running: bool) -> None:
         self.render_button.setEnabled(not running)
         if running:
