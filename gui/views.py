@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from PyQt6.QtCore import QPointF, QRectF, Qt
+from PyQt6.QtCore import QLineF, QPointF, QRectF, Qt
 from PyQt6.QtGui import QColor, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -27,13 +27,12 @@ def _lut(name: str) -> np.ndarray:
     return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
 
 
-_LUTS = {}
+# Built when the studio starts: importing matplotlib on the first paint would stall the GUI.
+_LUTS = {name: _lut(name) for name in ("magma", "coolwarm")}
 
 
 def colour_image(values: np.ndarray, lo: float, hi: float, cmap: str) -> QImage:
     """(rows, cols) values -> RGB image, row 0 at the top."""
-    if cmap not in _LUTS:
-        _LUTS[cmap] = _lut(cmap)
     index = np.clip((values - lo) / max(hi - lo, 1e-9) * 255, 0, 255).astype(np.uint8)
     rgb = np.ascontiguousarray(_LUTS[cmap][index])
     h, w = index.shape
@@ -110,16 +109,15 @@ class WaveformView(_View):
         p.drawText(QPointF(4, r.top() + 10), "+1")
         p.drawText(QPointF(4, r.bottom()), "-1")
         env = self._env
-        cols = env.shape[1]
+        cols, width = env.shape[1], max(1, int(r.width()))
+        starts = np.minimum(np.arange(width) * cols // width, cols - 1)  # one column per pixel
+        lo = np.minimum.reduceat(env[0], starts).clip(-1, 1)
+        hi = np.maximum.reduceat(env[1], starts).clip(-1, 1)
+        mid, half = r.center().y(), r.height() / 2
+        y0, y1 = mid - hi * half, mid - lo * half
         p.setPen(QPen(WAVE, 1))
-        width = int(r.width())
-        for px in range(width):
-            i0 = px * cols // width
-            i1 = max(i0 + 1, (px + 1) * cols // width)
-            lo, hi = env[0, i0:i1].min(), env[1, i0:i1].max()
-            y0 = r.center().y() - float(np.clip(hi, -1, 1)) * r.height() / 2
-            y1 = r.center().y() - float(np.clip(lo, -1, 1)) * r.height() / 2
-            p.drawLine(QPointF(r.left() + px, y0), QPointF(r.left() + px, max(y1, y0 + 0.5)))
+        p.drawLines([QLineF(r.left() + x, a, r.left() + x, max(b, a + 0.5))
+                     for x, (a, b) in enumerate(zip(y0.tolist(), y1.tolist()))])
         p.setPen(TEXT)
         p.drawText(QPointF(r.right() - 60, r.bottom() - 2), f"{self.clip.seconds:.2f} s")
 

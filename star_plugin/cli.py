@@ -382,6 +382,11 @@ def cmd_bench_latent(args):
     run_bench_latent(args)
 
 
+def cmd_bench_studio(args):
+    from .bench.studio import run_from_args
+    run_from_args(args)
+
+
 def cmd_bench_gen(args):
     from .bench.gen_bench import run_bench_gen
     run_bench_gen(args)
@@ -545,6 +550,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "(self-trained evaluator)")
     add_gen_bench_arguments(b)
     b.set_defaults(func=cmd_bench_gen)
+    # --- bench studio: arguments owned by star_plugin/bench/studio.py ---
+    from .bench.studio import add_arguments as add_studio_bench_arguments
+    b = bench.add_parser("studio", help="STAR Studio's responsiveness while the model works "
+                         "(GUI-thread timer gaps; needs the gui extra)")
+    add_studio_bench_arguments(b)
+    b.set_defaults(func=cmd_bench_studio)
 
     p = sub.add_parser("data", help="datasets")
     data = p.add_subparsers(dest="data", required=True)

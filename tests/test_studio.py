@@ -433,3 +433,17 @@ def test_playback_converts_to_the_devices_format(qapp):
     fmt.setChannelCount(1)
     floats = np.frombuffer(_pcm(audio, RATE, fmt), "<f4")
     assert np.allclose(floats[10:], audio[0, 10:])
+
+
+def test_bench_studio_measures_every_phase(qtbot, models, tmp_path):
+    """`star bench studio` end to end on the tiny models (the figures are in benchmarks/)."""
+    from star_plugin.cli import main
+
+    vae_dir, gen_dir = models
+    out = tmp_path / "studio.json"
+    assert main(["bench", "studio", "--model", vae_dir, "--generator", gen_dir, "--seconds", "0.3",
+                 "--json", str(out), "--markdown", str(tmp_path / "studio.md")]) == 0
+    data = json.loads(out.read_text())
+    for phase in ("startup", "open_two_files", "idle", "generate", "render"):
+        assert data[phase]["ticks"] > 0 and data[phase]["max_gap_ms"] >= data[phase]["median_gap_ms"]
+    assert "| generate |" in (tmp_path / "studio.md").read_text()
