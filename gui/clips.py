@@ -15,10 +15,10 @@ from star_plugin.audio import convert_channels, read_audio, resample, sanitize
 from star_plugin.errors import AudioFileError, ConfigError
 from star_plugin.latent import Latent
 from star_plugin.morph import MorphParams
-from star_plugin.star_loss import kl_per_element
+from star_plugin.metrics import spectrogram_db
+from star_plugin.star_loss import kl_nats_per_frame
 
 ANALYSIS_MAX_S = 60.0  # the views show at most this much of a clip (long files stay fast)
-SPECTROGRAM_FFT, SPECTROGRAM_HOP = 1024, 256
 Progress = Callable[[int, int], None]
 
 _ids = itertools.count(1)
@@ -54,15 +54,6 @@ class Clip:
         return self.audio.shape[1] / self.sample_rate
 
 
-def spectrogram_db(audio: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(np.ascontiguousarray(audio.mean(axis=0)))
-    if x.numel() < SPECTROGRAM_FFT:
-        x = torch.nn.functional.pad(x, (0, SPECTROGRAM_FFT - x.numel()))
-    spec = torch.stft(x, SPECTROGRAM_FFT, SPECTROGRAM_HOP, window=torch.hann_window(SPECTROGRAM_FFT),
-                      return_complex=True).abs()
-    return (20 * torch.log10(spec + 1e-5)).numpy()
-
-
 def model_input(model, audio: np.ndarray, rate: int) -> np.ndarray:
     """(channels, n) at any rate -> the model's mono/multichannel input at its rate."""
     channels = int(model.config.audio_channels)
@@ -81,10 +72,10 @@ def encode(model, audio: np.ndarray, rate: int) -> Latent:
 def analyse(model, audio: np.ndarray, rate: int) -> Analysis:
     part = audio[:, :int(ANALYSIS_MAX_S * rate)]
     latent = encode(model, part, rate)
-    mean = latent.mean[0]
-    logsigma = latent.logsigma[0] if latent.logsigma is not None else torch.zeros_like(mean)
-    kl = kl_per_element(mean, logsigma).mean(dim=1) if mean.shape[1] else torch.zeros(mean.shape[0])
-    return Analysis(spectrogram_db(part), mean.numpy().copy(), kl.numpy().copy(),
+    mean = latent.mean
+    logsigma = latent.logsigma if latent.logsigma is not None else torch.zeros_like(mean)
+    kl = kl_nats_per_frame(mean, logsigma) if mean.shape[2] else torch.zeros(mean.shape[1])
+    return Analysis(spectrogram_db(part), mean[0].numpy().copy(), kl.numpy().copy(),
                     latent.structure_channels, part.shape[1] / rate)
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-from PyQt6.QtCore import QMimeData, QSettings, Qt, pyqtSignal
+from PyQt6.QtCore import QMimeData, QSettings, Qt
 from PyQt6.QtGui import QAction, QKeySequence, QUndoStack
 from PyQt6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow,
                              QMessageBox, QProgressBar, QSplitter, QTabWidget, QVBoxLayout,
@@ -36,14 +36,13 @@ SHORTCUTS = [("Ctrl+O", "open audio files"), ("Ctrl+E", "export the selected cli
 
 
 class ClipList(QListWidget):
-    """The session's clips; drag one onto a source slot, drop audio files here to open them."""
-
-    files_dropped = pyqtSignal(list)
+    """The session's clips; drag one onto a source slot. Files dropped here go on to the
+    window, which opens them (the list itself takes no drops)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setDragEnabled(True)
-        self.setAcceptDrops(True)
+        self.setAcceptDrops(False)
 
     def mimeData(self, items):
         mime = QMimeData()
@@ -52,27 +51,10 @@ class ClipList(QListWidget):
         return mime
 
     def mimeTypes(self):
-        return [CLIP_MIME, "text/uri-list"]
-
-    def dragEnterEvent(self, event):
-        if dropped_files(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event):
-        if dropped_files(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event):
-        files = dropped_files(event.mimeData())
-        if files:
-            self.files_dropped.emit(files)
-            event.acceptProposedAction()
+        return [CLIP_MIME]
 
 
 class StudioWindow(QMainWindow):
-    models_ready = pyqtSignal()
-    clip_added = pyqtSignal(object)
-
     def __init__(self, model: str = "default", generator: Optional[str] = "default",
                  settings: Optional[QSettings] = None):
         super().__init__()
@@ -153,7 +135,6 @@ class StudioWindow(QMainWindow):
             slot.files_dropped.connect(lambda files, s=slot: self.open_files(files, s))
         self.morph_panel.state_changed.connect(self._push_live_params)
         self.clip_list.currentRowChanged.connect(lambda _: self._selection_changed())
-        self.clip_list.files_dropped.connect(self.open_files)
         self.clip_list.itemDoubleClicked.connect(lambda _: self._play_selected())
         self.player.position.connect(self.views.set_playhead)
         self.player.playing_changed.connect(self._playing_changed)
@@ -251,7 +232,6 @@ class StudioWindow(QMainWindow):
                                           "Ready: describe a sound and press Generate.")
         self.morph_panel.render_button.setEnabled(True)
         self.statusBar().showMessage("Ready", 3000)
-        self.models_ready.emit()
 
     def _models_failed(self, message: str) -> None:
         self.model_label.setText("no model")
@@ -281,7 +261,6 @@ class StudioWindow(QMainWindow):
         self._refresh_slots()
         if select:
             self.clip_list.setCurrentItem(item)
-        self.clip_added.emit(clip)
 
     def remove_selected_clip(self) -> None:
         clip = self.selected_clip()
@@ -381,18 +360,25 @@ class StudioWindow(QMainWindow):
     def save_chain_to(self, path) -> Optional[Path]:
         """The effect chain with the STAR stage, in ``star chain --chain-file`` format."""
         from star_plugin.atomic import write_bytes_atomic
+        from star_plugin.chain import CHAIN_FORMAT_VERSION
 
         texture = self.clip_by_id(self.morph_panel.texture_source.clip_id())
         star = {"type": "star", "preset": None, "params": self.morph_panel.state(),
                 "texture": str(texture.path) if texture is not None and texture.path else None,
                 "texture_prompt": None, "generator": None}
         chain = self.chain_panel.state()
-        data = {"format_version": 1, "stages": chain["before"] + [star] + chain["after"]}
+        data = {"format_version": CHAIN_FORMAT_VERSION,
+                "stages": chain["before"] + [star] + chain["after"]}
         try:
-            return write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+            saved = write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
         except OSError as exc:
             self.show_error("Cannot save the chain", f"'{path}': {exc}")
             return None
+        if texture is not None and not texture.path:  # a generated or rendered clip
+            self.show_info("Chain saved without its texture", f"'{texture.name}' is not a file, "
+                           "so the chain refers to no texture source. Export the clip "
+                           "(Ctrl+E) and set the star stage's \"texture\" to that file.")
+        return saved
 
     def _save_chain_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save effect chain", self._last_dir(),

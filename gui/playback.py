@@ -86,8 +86,7 @@ class Player(QObject):
         channels = min(2, audio.shape[0])
         fmt = _format_for(device, rate, channels)
         start = min(max(0, int(start_s * rate)), audio.shape[1])
-        data = _pcm(audio[:, start:] if channels == audio.shape[0] else
-                    convert_channels(audio[:, start:], channels), rate, fmt)
+        data = _pcm(audio[:, start:], rate, fmt)
         self._buffer = QBuffer(self)
         self._buffer.setData(QByteArray(data))
         self._buffer.open(QIODevice.OpenModeFlag.ReadOnly)

@@ -35,14 +35,9 @@ class Task(QRunnable):
         self.name, self.work = name, work
         self.signals = TaskSignals()
         self._cancel = threading.Event()
-        self.done = threading.Event()
 
     def cancel(self) -> None:
         self._cancel.set()
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     def report(self, done: int, total: int) -> None:
         if self._cancel.is_set():
@@ -69,14 +64,11 @@ class Task(QRunnable):
         else:
             self.signals.finished.emit(result)
         finally:
-            self.done.set()
             self.signals.ended.emit()
 
 
 class TaskQueue(QObject):
-    """One worker thread; ``busy_changed`` says whether anything is queued or running."""
-
-    busy_changed = pyqtSignal(bool)
+    """One worker thread; ``busy`` says whether anything is queued or running."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -87,16 +79,12 @@ class TaskQueue(QObject):
     def submit(self, task: Task) -> Task:
         self.active.append(task)
         task.signals.ended.connect(lambda: self._ended(task))
-        if len(self.active) == 1:
-            self.busy_changed.emit(True)
         self.pool.start(task)
         return task
 
     def _ended(self, task: Task) -> None:
         if task in self.active:
             self.active.remove(task)
-        if not self.active:
-            self.busy_changed.emit(False)
 
     @property
     def busy(self) -> bool:

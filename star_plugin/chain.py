@@ -18,7 +18,7 @@ loads an external plugin; any other name is a Pedalboard built-in (case-insensit
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Sequence, Union
 
 import numpy as np
 

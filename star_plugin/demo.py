@@ -10,14 +10,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .atomic import atomic_path
 from .audio import read_audio, write_audio
 from .convert import from_model_batch, to_model_batch
 from .errors import StarError
-from .metrics import mel_distance, si_sdr, stft_distance
+from .metrics import mel_distance, si_sdr, spectrogram_db, stft_distance
 from .model_io import load_vae, presets_dir
 
 SWAP_PAIRS = [("melody", "texture"), ("speech", "drums")]
@@ -35,14 +34,6 @@ def _examples() -> dict:
     return {p.stem: p for p in files}
 
 
-def _spectrogram(audio: np.ndarray) -> np.ndarray:
-    x = torch.from_numpy(audio.mean(axis=0))
-    if x.numel() < 1024:
-        x = torch.nn.functional.pad(x, (0, 1024 - x.numel()))
-    spec = torch.stft(x, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs()
-    return (20 * torch.log10(spec + 1e-5)).numpy()
-
-
 def _plot(rows, model, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -52,7 +43,7 @@ def _plot(rows, model, path: Path) -> None:
     fig, axes = plt.subplots(len(rows), 2, figsize=(12, 2.2 * len(rows)), squeeze=False,
                              gridspec_kw={"width_ratios": [2, 1]})
     for (title, audio, latent), (ax_s, ax_l) in zip(rows, axes):
-        ax_s.imshow(_spectrogram(audio), origin="lower", aspect="auto", cmap="magma",
+        ax_s.imshow(spectrogram_db(audio), origin="lower", aspect="auto", cmap="magma",
                     vmin=-80, vmax=20, extent=[0, audio.shape[-1] / model.sample_rate, 0,
                                                model.sample_rate / 2000])
         ax_s.set_title(title, fontsize=9)

@@ -1,8 +1,18 @@
-"""Reconstruction metrics on numpy audio (channels, samples)."""
+"""Reconstruction metrics on numpy audio (channels, samples), and the dB spectrogram the demo
+and the studio draw."""
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+
+def spectrogram_db(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    """(channels, n) -> (bins, frames) magnitude in dB of the channel mix, low bins first."""
+    x = torch.from_numpy(np.ascontiguousarray(audio.mean(axis=0), dtype=np.float32))
+    if x.numel() < n_fft:
+        x = torch.nn.functional.pad(x, (0, n_fft - x.numel()))
+    spec = torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), return_complex=True).abs()
+    return (20 * torch.log10(spec + 1e-5)).numpy()
 
 
 def si_sdr(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-8) -> float:

@@ -225,6 +225,18 @@ def test_effect_chain_after_the_star_stage_changes_the_render(qtbot, window, tmp
 
     built = StarChain.from_dict(data, model=window.model_name)
     assert len(built) == 3 and len(built.star_effects()) == 1
+    # a texture that is not a file cannot go into the chain file: the user is told
+    window.generate_panel.steps.setValue(1)
+    window.generate_panel.seconds.setValue(0.2)
+    window.generate_panel.variations.setValue(1)
+    task = window.generate()
+    with qtbot.waitSignal(task.signals.ended, timeout=WAIT_MS):
+        pass
+    window.morph_panel.texture_source.select(window.clips[-1].id)
+    data = json.loads(window.save_chain_to(tmp_path / "chain2.json").read_text())
+    assert data["stages"][1]["texture"] is None
+    assert any("without its texture" in b.windowTitle() or "is not a file" in b.text()
+               for b in _visible_dialogs(window))
 
 
 def test_drop_a_file_and_a_clip_onto_the_sources(qtbot, window, tmp_path):
@@ -244,6 +256,17 @@ def test_drop_a_file_and_a_clip_onto_the_sources(qtbot, window, tmp_path):
     texture_slot.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, clip_mime,
                                       Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
     assert texture_slot.clip_id() == window.clips[0].id
+
+
+def test_files_dropped_on_the_window_open_and_the_clip_list_takes_no_drops(qtbot, window, tmp_path):
+    paths = [_write(tmp_path / "a.wav", _tone()), _write(tmp_path / "b.wav", _noise())]
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    assert not window.clip_list.acceptDrops()  # its drops go on to the window
+    window.dropEvent(QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+                                Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: len(window.clips) == 2, timeout=WAIT_MS)
+    assert sorted(c.name for c in window.clips) == ["a", "b"]
 
 
 def test_render_without_content_says_what_to_do(window):

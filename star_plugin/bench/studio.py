@@ -58,6 +58,7 @@ class _Ticks:
 
 def run(args) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import torch
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
@@ -66,7 +67,7 @@ def run(args) -> dict:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     ticks = _Ticks(app)
-    results = {"tick_ms": TICK_MS, "threads": __import__("torch").get_num_threads()}
+    results = {"tick_ms": TICK_MS, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as tmp:
         settings = QSettings(str(Path(tmp) / "s.ini"), QSettings.Format.IniFormat)
         w = StudioWindow(args.model, args.generator, settings)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import torch
 
 from ..errors import ModelFileError
 from .model import GenConfig, StarGen
