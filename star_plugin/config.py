@@ -9,8 +9,9 @@ from typing import Any, Dict, List
 
 from .errors import ConfigError
 
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
 FAMILIES = ("waveform", "spectral")
+HEADS = ("istft", "phase-vocoder")
 BACKBONES = ("mamba", "cnn")
 
 
@@ -41,6 +42,11 @@ class VAEConfig:
     stft_hop: int = 256
     frame_strides: List[int] = field(default_factory=lambda: [4])
     frame_layers: int = 2
+    # spectral decoder at the STFT frame rate: ``decoder_blocks`` causal ConvNeXt blocks (v2)
+    # instead of ``frame_layers`` residual units (v1), and the synthesis head: ``istft`` (v1,
+    # phase predicted per frame) or ``phase-vocoder`` (v2, phase accumulated across frames)
+    decoder_blocks: int = 0
+    head: str = "istft"
     # bottleneck at the latent rate
     hidden: int = 256
     bottleneck_layers: int = 2
@@ -68,6 +74,14 @@ class VAEConfig:
     def latent_rate(self) -> float:
         return self.sample_rate / self.hop
 
+    @property
+    def hop_rates(self) -> tuple:
+        """Rates (Hz) at which frame-wise synthesis can buzz: the latent frame rate and, for
+        the spectral family, the STFT hop rate (what ``metrics.hop_buzz`` looks at)."""
+        if self.family == "waveform":
+            return (self.latent_rate,)
+        return (self.latent_rate, self.sample_rate / self.stft_hop)
+
     # ----------------------------------------------------------------- checks and JSON
     def validate(self) -> None:
         def need(cond, msg):
@@ -90,6 +104,9 @@ class VAEConfig:
              f"frame_strides must be >= 1, got {self.frame_strides}")
         need(self.n_fft >= self.stft_hop >= 1 and self.n_fft % 2 == 0,
              f"need an even n_fft >= stft_hop >= 1, got n_fft={self.n_fft}, stft_hop={self.stft_hop}")
+        need(self.head in HEADS, f"head must be one of {HEADS}, got {self.head!r}")
+        need(isinstance(self.decoder_blocks, int) and self.decoder_blocks >= 0,
+             f"decoder_blocks must be an integer >= 0, got {self.decoder_blocks!r}")
         need(self.hidden >= 1 and self.width >= 1, "hidden and width must be >= 1")
         need(self.bottleneck_layers >= 0, "bottleneck_layers must be >= 0")
         need(self.version <= CONFIG_VERSION,

@@ -156,3 +156,44 @@ def conv_stack(channels, layers, kernel=3, causal=True) -> StreamSequential:
     return StreamSequential(*[
         residual_unit(channels, 2 ** (i % 4), kernel=kernel, causal=causal) for i in range(layers)
     ])
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over the channel axis of (batch, channels, time): pointwise in time, so it
+    streams without state."""
+
+    def __init__(self, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(1, channels, 1))
+        self.bias = nn.Parameter(torch.zeros(1, channels, 1))
+        self.eps = eps
+
+    def forward(self, x):
+        mean = x.mean(dim=1, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
+        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+
+
+class LayerScale(nn.Module):
+    """A learned per-channel gain, small at first, so a deep residual stack starts near identity."""
+
+    def __init__(self, channels: int, init: float = 1e-2):
+        super().__init__()
+        self.gain = nn.Parameter(torch.full((1, channels, 1), init))
+
+    def forward(self, x):
+        return x * self.gain
+
+
+def convnext_block(channels: int, kernel: int = 7, expand: int = 4, causal: bool = True) -> Residual:
+    """Vocos-style ConvNeXt block: depthwise conv -> LayerNorm -> 1x1 up -> GELU -> 1x1 down,
+    with a layer-scaled skip. The depthwise conv is causal, so the block streams with a
+    (kernel - 1)-frame cache and adds no latency."""
+    return Residual(StreamSequential(
+        Conv(channels, channels, kernel, causal=causal, groups=channels),
+        ChannelNorm(channels),
+        Conv(channels, channels * expand, 1, causal=causal),
+        nn.GELU(),
+        Conv(channels * expand, channels, 1, causal=causal),
+        LayerScale(channels),
+    ))

@@ -7,13 +7,13 @@ Low-index channels get a small beta (high capacity: structure), high-index chann
 (low capacity: texture). Latents are ``(batch, C, frames)``; the encoder outputs ``mu`` and
 ``logsigma`` (log standard deviation) of the same shape.
 
-Units used throughout:
+Units used throughout: KL in nats per latent *frame* (averaged over batch and frames), for
+the loss, the logs and the bit rate alike. The reconstruction losses are means, so a per-frame
+KL keeps its weight independent of the crop length (v1 summed over frames, which made one nat on
+a texture channel cost ~40x more with 1-s crops and left the texture channels unused).
 
-* ``kl_per_channel``     -- nats per *sequence*: summed over frames, averaged over batch. This is
-                            what the loss weights (it scales with clip length, like the
-                            reconstruction loss summed over time).
-* ``kl_nats_per_frame``  -- nats per latent frame: averaged over batch and frames. This is what
-                            gets logged and what the bit rate is computed from.
+* ``kl_per_channel``     -- nats per sequence (summed over frames), kept for analysis.
+* ``kl_nats_per_frame``  -- nats per latent frame, per channel: what the regulariser weights.
 """
 from __future__ import annotations
 
@@ -171,7 +171,7 @@ def rate_bits_per_second(
 
 
 class StarRegularizer(torch.nn.Module):
-    """``loss = weight * sum_c beta_c * KL_c`` with KL_c in nats per sequence.
+    """``loss = weight * sum_c beta_c * KL_c`` with KL_c in nats per frame.
 
     The beta field is a non-persistent buffer: it moves with ``.to(device)`` but is not saved in
     state dicts, because it is fully determined by the config (:meth:`to_config`); changing the
@@ -182,7 +182,7 @@ class StarRegularizer(torch.nn.Module):
 
     * ``"kl_per_channel"``: tensor ``(C,)``, KL in nats per frame (for logging and bit rate);
     * ``"kl_total"``: float, the sum over channels of the above (nats per frame);
-    * ``"star_loss"``: float, the unweighted ``sum_c beta_c * KL_c`` (nats per sequence).
+    * ``"star_loss"``: float, the unweighted ``sum_c beta_c * KL_c`` (nats per frame).
     """
 
     beta: torch.Tensor
@@ -215,11 +215,10 @@ class StarRegularizer(torch.nn.Module):
         if mu.shape[1] != self.channels:
             raise ValueError(f"latent has {mu.shape[1]} channels, StarRegularizer was built for "
                              f"{self.channels}")
-        kl_seq = kl_per_element(mu, logsigma).sum(dim=2).mean(dim=0)  # (C,) nats per sequence
-        star = (self.beta.to(kl_seq.dtype) * kl_seq).sum()
+        kl_frame = kl_per_element(mu, logsigma).mean(dim=(0, 2))  # (C,) nats per frame
+        star = (self.beta.to(kl_frame.dtype) * kl_frame).sum()
         loss = weight * star
-        frames = max(mu.shape[2], 1)
-        kl_frame = kl_seq.detach() / frames
+        kl_frame = kl_frame.detach()
         stats = {
             "kl_per_channel": kl_frame,
             "kl_total": float(kl_frame.sum()),

@@ -21,9 +21,11 @@ from torch import nn
 from .config import VAEConfig
 from .errors import StreamingError
 from .latent import Latent
-from .layers import Conv, ConvTranspose, Snake, conv_stack, decoder_block, encoder_block
+from .layers import (ChannelNorm, Conv, ConvTranspose, Snake, conv_stack, convnext_block, decoder_block,
+                     encoder_block)
 from .mamba import MambaLayer, RMSNorm
 from .spectral import ISTFTSynthesis, STFTAnalysis
+from .synthesis import PhaseVocoderHead, init_head_projection
 from .streaming import Streamable, StreamSequential, drop_leading
 
 LOGSIGMA_RANGE = (-12.0, 4.0)
@@ -117,6 +119,23 @@ def build_encoder(cfg: VAEConfig) -> StreamSequential:
     return StreamSequential(*front, bottleneck(cfg), Conv(h, 2 * cfg.latent_channels, 1, causal=c))
 
 
+def spectral_synthesis(cfg: VAEConfig) -> list:
+    """The frame-rate decoder and its head. v1: residual units, a 1x1 conv to (log magnitude,
+    phase) and an inverse STFT. v2: causal ConvNeXt blocks and the phase-vocoder head."""
+    c, h, ch = cfg.causal, cfg.hidden, cfg.audio_channels
+    bins = cfg.n_fft // 2 + 1
+    if cfg.head == "istft":
+        body = [conv_stack(h, cfg.frame_layers, kernel=3, causal=c), Snake(h)]
+        head = StreamSequential(PolarToComplex(), ISTFTSynthesis(cfg.n_fft, cfg.stft_hop))
+        return [*body, Conv(h, 2 * bins * ch, 1, causal=c), PerChannel(head, ch)]
+    body = ([conv_stack(h, cfg.frame_layers, kernel=3, causal=c)] if cfg.decoder_blocks == 0
+            else [convnext_block(h, causal=c) for _ in range(cfg.decoder_blocks)])
+    projection = Conv(h, 3 * bins * ch, 1, causal=c)
+    init_head_projection(projection.conv, bins, ch)
+    return [*body, ChannelNorm(h), projection,
+            PerChannel(PhaseVocoderHead(cfg.n_fft, cfg.stft_hop), ch)]
+
+
 def build_decoder(cfg: VAEConfig) -> StreamSequential:
     c, h = cfg.causal, cfg.hidden
     layers = [Conv(cfg.latent_channels, h, 3, causal=c), bottleneck(cfg)]
@@ -131,11 +150,7 @@ def build_decoder(cfg: VAEConfig) -> StreamSequential:
         for s in reversed(cfg.frame_strides):
             if s > 1:
                 layers += [Snake(h), ConvTranspose(h, h, 2 * s, s, causal=c)]
-        layers += [conv_stack(h, cfg.frame_layers, kernel=3, causal=c), Snake(h),
-                   Conv(h, 2 * bins * cfg.audio_channels, 1, causal=c),
-                   PerChannel(StreamSequential(PolarToComplex(),
-                                               ISTFTSynthesis(cfg.n_fft, cfg.stft_hop)),
-                              cfg.audio_channels)]
+        layers += spectral_synthesis(cfg)
     return StreamSequential(*layers)
 
 
@@ -169,7 +184,7 @@ class StarVAE(nn.Module):
     def synthesis_delay(self) -> int:
         """Read off the decoder's last layer: an overlap-add head's tail, else 0."""
         for module in self.decoder.modules():
-            if isinstance(module, ISTFTSynthesis):
+            if isinstance(module, (ISTFTSynthesis, PhaseVocoderHead)):
                 return module.delay
         return 0
 

@@ -10,7 +10,8 @@ import torch
 
 from star_plugin.atomic import atomic_path
 from star_plugin.audio import write_audio
-from star_plugin.metrics import mel_distance, si_sdr, stft_distance
+from star_plugin.metrics import (fine_structure_correlation, hop_buzz, level_error_db,
+                                 mel_distance, si_sdr, stft_distance)
 from star_plugin.star_loss import kl_nats_per_frame, rate_bits_per_second
 
 from .dataset import ClipPool
@@ -60,11 +61,18 @@ class Evaluator:
         kl = kl_t.cpu().numpy()
         recon_np, x_np = recon.cpu().numpy(), self.audio.numpy()
         scores = [si_sdr(r, t) for r, t in zip(recon_np, x_np)]
+        sr, rates = self.sample_rate, model.config.hop_rates
+        fsc = [fine_structure_correlation(r, t, sr) for r, t in zip(recon_np, x_np)]
+        level = [level_error_db(r, t) for r, t in zip(recon_np, x_np)]
+        buzz = [hop_buzz(r, sr, rates) / hop_buzz(t, sr, rates) for r, t in zip(recon_np, x_np)]
         result = {
             "step": step,
             "stft_distance": float(stft_distance(recon, x)),
             "mel_distance": float(mel_distance(recon, x, self.sample_rate)),
             "si_sdr": float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else float("nan"),
+            "fsc": float(np.nanmean(fsc)) if not np.all(np.isnan(fsc)) else float("nan"),
+            "level_error_db": float(np.nanmean(level)) if not np.all(np.isnan(level)) else float("nan"),
+            "buzz_ratio": float(np.nanmedian(buzz)) if not np.all(np.isnan(buzz)) else float("nan"),
             "kl_nats_per_frame": float(kl.sum()),
             "rate_bits_per_second": rate_bits_per_second(kl_t, model.latent_rate),
             "kl_per_channel": [round(float(v), 5) for v in kl],
@@ -81,7 +89,8 @@ class Evaluator:
             write_audio(target, recon_np[i], self.sample_rate)
         beta = regularizer.beta.cpu().numpy()
         title = (f"step {step}: {result['rate_bits_per_second']:.0f} bit/s, "
-                 f"mel {result['mel_distance']:.3f}, stft {result['stft_distance']:.3f}")
+                 f"mel {result['mel_distance']:.3f}, FSC {result['fsc']:.2f}, "
+                 f"level {result['level_error_db']:+.1f} dB")
         plot_kl_profile(kl, beta, model.config.structure_channels, title,
                         folder / f"kl-profile-step-{step:07d}.png")
         with open(self.out / "eval.jsonl", "a") as f:

@@ -51,8 +51,14 @@ class OptimConfig:
 class LossConfig:
     stft: float = 1.0      # multi-resolution STFT distance
     mel: float = 1.0       # multi-scale mel distance
-    l1: float = 0.1        # waveform L1
+    l1: float = 0.1        # waveform L1 (v2 configs: 0, see docs/TRAINING.md)
+    inst_freq: float = 0.0     # phase-derivative distances (star_plugin.phase_loss)
+    group_delay: float = 0.0
     kl_warmup_steps: int = 1000
+    # rate control: scale the whole beta field (its shape kept) so that the KL rate tracks
+    # this many bits/s; None keeps the betas as configured
+    rate_target_bps: Optional[float] = None
+    rate_control_speed: float = 0.003    # change of log(scale) per step, at most
 
 
 @dataclass

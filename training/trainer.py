@@ -31,7 +31,8 @@ from star_plugin.config import VAEConfig
 from star_plugin.errors import ConfigError
 from star_plugin.metrics import mel_distance, stft_distance
 from star_plugin.model_io import save_vae
-from star_plugin.star_loss import StarRegularizer
+from star_plugin.phase_loss import phase_derivative_distances
+from star_plugin.star_loss import StarRegularizer, rate_bits_per_second
 from star_plugin.vae import StarVAE
 
 from .dataset import ClipPool
@@ -42,8 +43,9 @@ from .evaluation import Evaluator
 from .train_config import TrainConfig, apply_overrides
 
 CHECKPOINT = "checkpoint.pt"
-LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "kl_nats_per_frame",
-              "kl_weight", "adv", "feature_matching", "disc", "grad_norm"]
+LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "inst_freq", "group_delay",
+              "kl_nats_per_frame", "rate_bps", "kl_weight", "kl_scale", "adv",
+              "feature_matching", "disc", "grad_norm"]
 
 
 def model_config(config: TrainConfig) -> VAEConfig:
@@ -110,6 +112,7 @@ class Trainer:
             self.disc = MultiScaleSTFTDiscriminator(adv.n_ffts, adv.channels).to(device)
             self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=adv.lr, betas=(0.8, 0.99))
         self.step, self.elapsed = 0, 0.0
+        self.log_kl_scale = 0.0  # rate control: log of the beta field's overall scale
         if resume and checkpoint.exists():
             self._load(checkpoint)
         elif resume and self.ctx.main:
@@ -135,7 +138,8 @@ class Trainer:
     def _state(self) -> dict:
         state = {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
                  "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-                 "step": self.step, "elapsed": self.elapsed, "config": self.config.to_dict()}
+                 "step": self.step, "elapsed": self.elapsed, "config": self.config.to_dict(),
+                 "log_kl_scale": self.log_kl_scale}
         if self.disc is not None:
             state["disc"] = self.disc.state_dict()
             state["disc_optimizer"] = self.disc_opt.state_dict()
@@ -164,6 +168,7 @@ class Trainer:
             raise ConfigError(f"checkpoint '{path}' does not match this training config's "
                               f"model: {str(exc).splitlines()[0]}") from None
         self.step, self.elapsed = state["step"], state["elapsed"]
+        self.log_kl_scale = float(state.get("log_kl_scale", 0.0))
         if self.ctx.main:
             print(f"resumed '{self.out}' at step {self.step}", file=sys.stderr)
 
@@ -189,11 +194,18 @@ class Trainer:
         stft, mel = stft_distance(recon, x), mel_distance(recon, x, sr)
         l1 = (recon - x).abs().mean()
         loss = cfg.loss.stft * stft + cfg.loss.mel * mel + cfg.loss.l1 * l1
-        kl_weight = min(1.0, self.step / max(1, cfg.loss.kl_warmup_steps))
+        row = {"stft": stft.item(), "mel": mel.item(), "l1": l1.item()}
+        if cfg.loss.inst_freq or cfg.loss.group_delay:
+            inst_freq, group_delay = phase_derivative_distances(recon, x)
+            loss = loss + cfg.loss.inst_freq * inst_freq + cfg.loss.group_delay * group_delay
+            row.update(inst_freq=inst_freq.item(), group_delay=group_delay.item())
+        kl_weight = min(1.0, self.step / max(1, cfg.loss.kl_warmup_steps)) * math.exp(self.log_kl_scale)
         kl, kl_stats = self.regularizer(mu.float(), logsigma.float(), weight=kl_weight)
         loss = loss + kl
-        row = {"stft": stft.item(), "mel": mel.item(), "l1": l1.item(),
-               "kl_nats_per_frame": kl_stats["kl_total"], "kl_weight": kl_weight}
+        rate = rate_bits_per_second(kl_stats["kl_per_channel"], self.model.latent_rate)
+        self._control_rate(rate)
+        row.update(kl_nats_per_frame=kl_stats["kl_total"], rate_bps=rate, kl_weight=kl_weight,
+                   kl_scale=math.exp(self.log_kl_scale))
         adv = cfg.adversarial
         if self.disc is not None and self.step >= adv.start_step:
             with self._autocast():
@@ -230,6 +242,21 @@ class Trainer:
         self.step += 1
         row.update(step=self.step, lr=self.sched.get_last_lr()[0])
         return row
+
+    def _control_rate(self, rate: float) -> None:
+        """Nudge the beta field's scale towards the target rate (a bounded multiplicative step:
+        one noisy batch cannot swing it). Every rank sees its own batch; the scale is part of
+        the checkpoint, so resume continues it."""
+        target = self.config.loss.rate_target_bps
+        if not target or self.step < self.config.loss.kl_warmup_steps:
+            return
+        error = math.log(max(rate, 1.0) / target)
+        speed = self.config.loss.rate_control_speed
+        self.log_kl_scale += speed * math.tanh(4.0 * error)
+        if self.ctx.distributed:  # keep the ranks' scales identical
+            value = torch.tensor([self.log_kl_scale], device=self.ctx.device)
+            torch.distributed.all_reduce(value)
+            self.log_kl_scale = float(value) / torch.distributed.get_world_size()
 
     # ------------------------------------------------------------------ the loop
     def fit(self, until: int | None = None) -> Path:
@@ -297,10 +324,13 @@ class Trainer:
     def _evaluate(self, tensorboard=None) -> None:
         result = self.evaluator.run(self.ema.model, self.regularizer, self.step)
         print(f"\neval step {self.step}: mel {result['mel_distance']:.3f} stft "
-              f"{result['stft_distance']:.3f} si-sdr {result['si_sdr']:.2f} dB, "
-              f"{result['rate_bits_per_second']:.0f} bit/s", file=sys.stderr)
+              f"{result['stft_distance']:.3f} si-sdr {result['si_sdr']:.2f} dB, FSC "
+              f"{result['fsc']:.3f}, level {result['level_error_db']:+.2f} dB, buzz x"
+              f"{result['buzz_ratio']:.2f}, {result['rate_bits_per_second']:.0f} bit/s",
+              file=sys.stderr)
         if tensorboard:
-            for k in ("mel_distance", "stft_distance", "si_sdr", "rate_bits_per_second"):
+            for k in ("mel_distance", "stft_distance", "si_sdr", "fsc", "level_error_db",
+                      "buzz_ratio", "rate_bits_per_second"):
                 tensorboard.add_scalar(f"eval/{k}", result[k], self.step)
 
     def _tensorboard(self):

@@ -29,12 +29,13 @@ from pathlib import Path
 
 from star_plugin.atomic import write_bytes_atomic
 
-from . import common, drums, effects, instruments, samples, speech, textures
+from . import common, drums, effects, instruments, recordings, samples, speech, textures
 from .manifest import SPLITS, CorpusError, split_for_group, write_manifest
 
-SOURCES = {m.NAME: m for m in (instruments, drums, samples, speech, textures)}
-SHARES = {"instruments": 0.45, "drums": 0.15, "samples": 0.10, "speech": 0.15,
-          "textures": 0.15}
+SOURCES = {m.NAME: m for m in (instruments, drums, samples, speech, textures, recordings)}
+# recorded music and voices take the largest share: real recordings are what users bring
+SHARES = {"instruments": 0.25, "drums": 0.10, "samples": 0.07, "speech": 0.10,
+          "textures": 0.08, "recordings": 0.40}
 VARIATION_PROBS = (0.45, 0.35, 0.20)  # 0, 1 or 2 effect variations per dry item
 MAX_REROLLS = 3
 LABEL_DEFAULTS = ("source", "family", "instrument", "register", "effect")
