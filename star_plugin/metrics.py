@@ -44,8 +44,7 @@ def stft_magnitudes(x: torch.Tensor, sizes=(2048, 1024, 512, 256, 128)) -> list:
     """|STFT| of x (..., samples) at each FFT size (hop n/4, Hann): the features of
     :func:`stft_distance`, computed once when one reference is scored many times."""
     x = _rows(x)
-    return [torch.stft(x, n, n // 4, window=torch.hann_window(n, device=x.device, dtype=x.dtype),
-                       return_complex=True).abs() for n in sizes]
+    return [_magnitude(x, n) for n in sizes]
 
 
 def stft_distance_from(est_mags: list, ref_mags: list) -> torch.Tensor:
@@ -94,18 +93,39 @@ def _filterbank(n_fft, n_mels, sample_rate, device, dtype) -> torch.Tensor:
     return _FILTERBANKS[key]
 
 
+def _magnitude(x: torch.Tensor, n_fft: int) -> torch.Tensor:
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    return torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True).abs()
+
+
 def log_mel_features(x: torch.Tensor, sample_rate: int, scales=MEL_SCALES,
-                     floor: float = 1e-5) -> list:
+                     floor: float = 1e-5, magnitudes: dict | None = None) -> list:
     """log10 max(M, floor) per (window, n_mels) scale, M = mel-filtered |STFT| (Hann, hop
-    window/4): the features of :func:`mel_distance`."""
+    window/4): the features of :func:`mel_distance`. ``magnitudes`` ({n_fft: |STFT|}) reuses
+    spectra already computed for the STFT distance."""
     x = _rows(x)
+    magnitudes = magnitudes or {}
     features = []
     for n_fft, n_mels in scales:
-        window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-        spec = torch.stft(x, n_fft, n_fft // 4, window=window, return_complex=True).abs()
+        spec = magnitudes[n_fft] if n_fft in magnitudes else _magnitude(x, n_fft)
         fb = _filterbank(n_fft, n_mels, sample_rate, x.device, x.dtype)
         features.append(torch.log10(torch.matmul(fb, spec).clamp(min=floor)))
     return features
+
+
+def stft_and_mel_distances(estimate: torch.Tensor, target: torch.Tensor, sample_rate: int,
+                           sizes=(2048, 1024, 512, 256, 128), scales=MEL_SCALES):
+    """(:func:`stft_distance`, :func:`mel_distance`) with each |STFT| computed once for both
+    (they share window and hop): the training loss, about a third cheaper than the two calls."""
+    def spectra(x):
+        x = _rows(x)
+        mags = {n: _magnitude(x, n) for n in sizes}
+        return [mags[n] for n in sizes], log_mel_features(x, sample_rate, scales, magnitudes=mags)
+
+    est_mags, est_mel = spectra(estimate)
+    with torch.no_grad():
+        ref_mags, ref_mel = spectra(target)
+    return stft_distance_from(est_mags, ref_mags), mel_distance_from(est_mel, ref_mel)
 
 
 def mel_distance_from(est_features: list, ref_features: list) -> torch.Tensor:
@@ -147,7 +167,8 @@ def fine_structure_correlation(estimate, reference, sample_rate: int) -> float:
     the dB spectra of reference and estimate after subtracting a 17-bin moving average (the
     spectral envelope), over 80-4000 Hz; averaged over frames with energy above 5 % of the
     loudest frame. 1 = the same harmonics (pitch), 0 = unrelated fine structure; nan when the
-    reference is silent."""
+    reference is silent. Powers are floored 100 dB below each signal's loudest bin, so the
+    figure does not depend on the estimate's level."""
     ref, est = _mono64(reference), _mono64(estimate)
     n = min(ref.size, est.size)
     p_ref, p_est = _db_frames(ref[:n]), _db_frames(est[:n])
@@ -158,12 +179,20 @@ def fine_structure_correlation(estimate, reference, sample_rate: int) -> float:
     freqs = np.fft.rfftfreq(FSC_FFT, 1.0 / sample_rate)
     band = (freqs >= FSC_BAND[0]) & (freqs <= FSC_BAND[1])
     kernel = np.ones(FSC_SMOOTH_BINS) / FSC_SMOOTH_BINS
+    half = FSC_SMOOTH_BINS // 2
+    # a floor 100 dB below each signal's own loudest bin, not an absolute one: with a fixed
+    # floor, bins of a clean tone below it clip differently at another level, and a 6 dB
+    # quieter copy no longer scored 1 (the level has its own metric)
+    floors = [1e-10 * p.max() + 1e-30 for p in (p_ref, p_est)]
     scores = []
     for a, b in zip(p_ref[active], p_est[active]):
         fine = []
-        for p in (a, b):
-            db = 10 * np.log10(p + 1e-12)
-            fine.append((db - np.convolve(db, kernel, mode="same"))[band])
+        for p, floor in zip((a, b), floors):
+            db = 10 * np.log10(p + floor)
+            # edge-padded, not zero-padded: a zero pad biases the average of the bins near
+            # 0 Hz / Nyquist, so a pure level change would move FSC when the band reaches them
+            envelope = np.convolve(np.pad(db, half, mode="edge"), kernel, mode="valid")
+            fine.append((db - envelope)[band])
         if fine[0].std() < 1e-9 or fine[1].std() < 1e-9:
             scores.append(0.0)
             continue

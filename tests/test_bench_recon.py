@@ -9,7 +9,8 @@ import pytest
 from conftest import tiny_model
 from star_plugin.audio import write_audio
 from star_plugin.bench.opus import best_lag, opus_roundtrip, opus_tools
-from star_plugin.bench.recon import ReferenceScorer, bench_recon, clip_metrics
+from star_plugin.bench.recon import (ReferenceScorer, bench_recon, clip_metrics, clip_subsets,
+                                     format_markdown, format_text, is_pitched)
 from star_plugin.bench.report import BenchError, even_subset, resolve_data, DataItem
 from star_plugin.cli import main
 from star_plugin.errors import StarError
@@ -38,18 +39,28 @@ def test_metrics_vanish_for_identical_audio():
 def test_shared_reference_scorer_equals_the_metric_functions(rate, channels):
     import torch
 
-    from star_plugin.metrics import mel_distance, si_sdr, stft_distance
+    from star_plugin.metrics import (fine_structure_correlation, hop_buzz, level_error_db,
+                                     mel_distance, si_sdr, stft_distance)
 
     ref = np.concatenate([tone(300 * (c + 1), rate=rate) + noise(rate=rate, seed=c)
                           for c in range(channels)])
     score = ReferenceScorer(ref, rate)
+    rates = (125.0, 1000.0)
     for k in range(2):
         est = ref + 0.1 * np.concatenate([noise(rate=rate, seed=10 + k + c) for c in range(channels)])
-        got = score(est)
+        got = score(est, rates)
         e, r = torch.from_numpy(est), torch.from_numpy(ref)
         assert got["msd"] == pytest.approx(float(mel_distance(e, r, rate)), rel=1e-5)
         assert got["stft_d"] == pytest.approx(float(stft_distance(e, r)), rel=1e-5)
         assert got["si_sdr"] == si_sdr(est, ref)
+        assert got["fsc"] == fine_structure_correlation(est, ref, rate)
+        assert got["level_db"] == level_error_db(est, ref)
+        assert got["buzz"] == hop_buzz(est, rate, rates)
+        assert got["buzz_input"] == hop_buzz(ref, rate, rates)
+        assert got["buzz_ratio"] == pytest.approx(got["buzz"] / got["buzz_input"])
+    no_rates = score(ref)  # without rates: no buzz figure, the rest as usual
+    assert all(math.isnan(no_rates[k]) for k in ("buzz", "buzz_input", "buzz_ratio"))
+    assert no_rates["fsc"] == pytest.approx(1.0) and no_rates["level_db"] == 0.0
 
 
 def test_recon_on_corpus_cli_writes_json_and_markdown(model_dir, corpus, tmp_path, capsys):
@@ -59,22 +70,32 @@ def test_recon_on_corpus_cli_writes_json_and_markdown(model_dir, corpus, tmp_pat
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "SI-SDR" in printed and "KL" in printed
+    assert "FSC" in printed and "level dB" in printed and "buzz out/in" in printed
+    assert "all: 4 clips" in printed and "real: no clips" in printed
     result = json.loads(out_json.read_text())
     assert result["data"]["kind"] == "corpus" and result["data"]["split"] == "test"
     assert len(result["rows"]) == 2
     for row in result["rows"]:
         assert row["n_clips"] == 4
-        for metric in ("si_sdr", "msd", "stft_d"):
+        for metric in ("si_sdr", "msd", "stft_d", "fsc", "level_db", "buzz", "buzz_input",
+                       "buzz_ratio"):
             assert math.isfinite(row["metrics"][metric]["mean"])
             assert math.isfinite(row["metrics"][metric]["median"])
+        assert set(row["subsets"]) == {"all", "real", "synthesised", "pitched"}
+        assert row["subsets"]["all"]["metrics"] == row["metrics"]
+        assert row["subsets"]["real"]["n_clips"] == 0
+        assert row["buzz_rates_hz"] == pytest.approx([RATE / 128, RATE / 16])
         assert row["rate_bits_per_s"] > 0
         assert row["rate_bits_per_s"] == pytest.approx(
             row["rate_structure_bits_per_s"] + row["rate_texture_bits_per_s"])
         assert row["nominal_values_per_s"] == pytest.approx(8 * RATE / 128)
     # the same model twice gives the same numbers
     assert result["rows"][0]["metrics"] == result["rows"][1]["metrics"]
+    assert {k: v["n_clips"] for k, v in result["subsets"].items()} == {
+        "all": 4, "real": 0, "synthesised": 4, "pitched": 0}  # sources "tone" and "noise"
     md = out_md.read_text()
     assert "| model/codec | rate |" in md and "n clips" in md
+    assert "### all: 4 clips" in md and "| FSC |" in md
 
 
 def test_recon_plain_folder_skips_corrupt_file_with_warning(model_dir, tmp_path, capsys):
@@ -90,6 +111,8 @@ def test_recon_plain_folder_skips_corrupt_file_with_warning(model_dir, tmp_path,
     row = result["rows"][0]
     assert row["n_clips"] == 2 and [c["id"] for c in row["clips"]] == ["a.wav", "sub/b.flac"]
     assert all(math.isfinite(row["metrics"][m]["mean"]) for m in ("si_sdr", "msd", "stft_d"))
+    assert list(result["subsets"]) == ["all"] and list(row["subsets"]) == ["all"]
+    assert all(c["subsets"] == ["all"] for c in row["clips"])
 
 
 def test_max_clips_and_seconds(model_dir, corpus):
@@ -148,6 +171,18 @@ def test_recon_with_opus_rows(model_dir, corpus):
     assert o6["n_clips"] == o24["n_clips"] == 2
     assert o24["metrics"]["msd"]["mean"] < o6["metrics"]["msd"]["mean"]
     assert 0 < o6["measured_kbps"] < o24["measured_kbps"]
+    # Opus rows carry the new figures too, with buzz at the first model's rates
+    model_row = rows[str(model_dir)]
+    for row in (o6, o24):
+        assert row["buzz_rates_hz"] == model_row["buzz_rates_hz"]
+        for metric in ("fsc", "level_db", "buzz", "buzz_input", "buzz_ratio"):
+            assert math.isfinite(row["metrics"][metric]["mean"]), metric
+        # the same clips, the same rates: the same input buzz as the model row
+        assert row["metrics"]["buzz_input"] == model_row["metrics"]["buzz_input"]
+    assert o24["metrics"]["fsc"]["mean"] > model_row["metrics"]["fsc"]["mean"]
+    assert abs(o24["metrics"]["level_db"]["mean"]) < 2
+    assert result["settings"]["opus_buzz_rates_from"] == str(model_dir)
+    assert "rates of the first model" in format_text(result)
 
 
 def test_missing_opus_tools_still_runs_model_rows(model_dir, corpus, tmp_path, monkeypatch,
@@ -157,3 +192,129 @@ def test_missing_opus_tools_still_runs_model_rows(model_dir, corpus, tmp_path, m
     assert "apt-get install opus-tools" in capsys.readouterr().err
     assert "apt-get install opus-tools" in result["settings"]["opus_note"]
     assert [r["kind"] for r in result["rows"]] == ["model"]
+
+
+# ----------------------------------------------------------------------------- pitch, level, buzz
+# and clip subsets from the corpus labels
+
+def harmonic(f0, seconds=0.5, rate=RATE, vibrato=0.0):
+    """A pitched tone: 8 partials at 0.3/k, a gentle decay, optional vibrato (Hz of depth)."""
+    t = np.arange(int(seconds * rate)) / rate
+    phase = 2 * np.pi * (f0 * t + vibrato / 5.0 * np.sin(2 * np.pi * 5.0 * t) / (2 * np.pi))
+    x = sum(0.3 / k * np.sin(k * phase) for k in range(1, 9) if k * f0 < rate / 2)
+    return (np.exp(-1.5 * t) * x).astype(np.float32)[None]
+
+
+#: (id, audio, labels, expected subsets besides "all")
+LABELLED = [
+    ("inst-strings", lambda: harmonic(220), {"source": "instrument", "family": "strings"},
+     {"synthesised", "pitched"}),
+    ("rec-voice", lambda: harmonic(180, vibrato=4), {"source": "recording", "family": "voice"},
+     {"real", "pitched"}),
+    ("rec-fx", lambda: noise(seed=5), {"source": "recording", "family": "sound effects"},
+     {"real"}),
+    ("sample-drums", lambda: noise(seed=6) * np.exp(-20 * np.arange(8000) / RATE),
+     {"source": "sample", "family": "drums"}, {"synthesised"}),
+    ("speech-en", lambda: harmonic(140, vibrato=8), {"source": "speech", "family": "speech"},
+     {"synthesised", "pitched"}),
+    ("unlabelled", lambda: harmonic(300), {}, set()),
+]
+
+
+def labelled_corpus(root):
+    """A test split whose labels exercise every subset rule."""
+    entries = []
+    for cid, make, labels, _ in LABELLED:
+        write_audio(root / "audio" / f"{cid}.flac", make(), RATE)
+        entries.append({"id": cid, "path": f"audio/{cid}.flac", "split": "test", "group": cid,
+                        "caption": cid, "labels": labels})
+    write_manifest(root, entries)
+    return root
+
+
+class GainModel:
+    """A stand-in model whose reconstruction is its input times ``gain`` (1: perfect; 0.5:
+    6 dB too quiet), with a real tiny model's config, rates and posterior for the KL."""
+
+    def __init__(self, gain):
+        self.inner, self.gain = tiny_model(**FAST), gain
+        self.config, self.hop = self.inner.config, self.inner.hop
+        self.sample_rate, self.latent_rate = self.inner.sample_rate, self.inner.latent_rate
+
+    def encode(self, batch):
+        self._batch = batch
+        return self.inner.encode(batch)
+
+    def decode(self, latent):
+        return self.gain * self._batch
+
+
+def test_subset_rules_follow_the_labels():
+    for cid, _, labels, expected in LABELLED:
+        assert set(clip_subsets(labels, corpus=True)) == {"all"} | expected, cid
+        assert clip_subsets(labels, corpus=False) == ["all"]
+    assert is_pitched({"source": "recording", "family": "music"})
+    assert is_pitched({"source": "sample", "family": "bass"})
+    assert not is_pitched({"source": "drums", "family": "drums"})
+    assert not is_pitched({"source": "instrument", "family": "sound effects"})  # GM 120-127
+    assert not is_pitched({"source": "texture", "family": "texture"})
+
+
+def test_pitch_level_and_buzz_rows_and_subsets(model_dir, tmp_path):
+    corpus = labelled_corpus(tmp_path / "labelled")
+    models = [("perfect", GainModel(1.0)), ("minus 6 dB", GainModel(0.5)), str(model_dir)]
+    result = bench_recon(corpus, models)
+    rows = {r["row"]: r for r in result["rows"]}
+    assert list(rows) == ["perfect", "minus 6 dB", str(model_dir)]
+
+    # the subsets follow the labels, for every row
+    counts = {k: v["n_clips"] for k, v in result["subsets"].items()}
+    assert counts == {"all": 6, "real": 2, "synthesised": 3, "pitched": 3}
+    for row in rows.values():
+        by_id = {c["id"]: set(c["subsets"]) for c in row["clips"]}
+        assert by_id == {cid: {"all"} | expected for cid, _, _, expected in LABELLED}
+        assert {k: v["n_clips"] for k, v in row["subsets"].items()} == counts
+
+    # a perfect reconstruction hears the same pitch, level and buzz as its input
+    perfect = rows["perfect"]["subsets"]
+    for name in ("all", "pitched", "real"):
+        m = perfect[name]["metrics"]
+        assert m["fsc"]["mean"] == pytest.approx(1.0, abs=1e-6)
+        assert m["level_db"]["mean"] == pytest.approx(0.0, abs=1e-3)
+        assert m["buzz_ratio"]["mean"] == pytest.approx(1.0, rel=1e-3)
+    # 6 dB too quiet: the level says so, the pitch and the buzz do not change
+    quiet = rows["minus 6 dB"]["subsets"]["all"]["metrics"]
+    assert quiet["level_db"]["mean"] == pytest.approx(-6.02, abs=0.01)
+    assert quiet["fsc"]["mean"] == pytest.approx(1.0, abs=1e-6)
+    assert quiet["buzz_ratio"]["mean"] == pytest.approx(1.0, rel=1e-3)
+
+    # the untrained tiny model: every figure finite on the pitched clips, and far from perfect
+    tiny = rows[str(model_dir)]["subsets"]["pitched"]
+    assert tiny["n_clips"] == 3
+    for metric in ("si_sdr", "msd", "stft_d", "fsc", "level_db", "buzz", "buzz_input",
+                   "buzz_ratio"):
+        assert math.isfinite(tiny["metrics"][metric]["mean"]), metric
+        assert tiny["metrics"][metric]["n"] == 3, metric
+    assert tiny["metrics"]["fsc"]["mean"] < 0.9
+    assert tiny["metrics"]["buzz_input"] == perfect["pitched"]["metrics"]["buzz_input"]
+
+    # per-subset tables in the text and the markdown
+    text, md = format_text(result), format_markdown(result)
+    for name, n in counts.items():
+        assert f"{name}: {n} clips" in text and f"### {name}: {n} clips" in md
+    pitched_table = text.split("pitched: 3 clips")[1]
+    assert "perfect" in pitched_table and "1.000" in pitched_table  # FSC of the perfect row
+
+
+def test_subset_means_in_json(tmp_path, capsys):
+    corpus = labelled_corpus(tmp_path / "labelled")
+    out = tmp_path / "r.json"
+    result = bench_recon(corpus, [("quiet", GainModel(0.5))])
+    from star_plugin.bench.report import write_json
+    data = json.loads(write_json(out, result).read_text())
+    row = data["rows"][0]
+    assert set(row["subsets"]) == {"all", "real", "synthesised", "pitched"}
+    real = row["subsets"]["real"]
+    assert real["n_clips"] == 2
+    assert real["metrics"]["level_db"]["mean"] == pytest.approx(-6.02, abs=0.01)
+    assert data["subsets"]["pitched"]["rule"].startswith("source instrument/speech/sample")

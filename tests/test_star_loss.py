@@ -135,19 +135,22 @@ def test_rate_bits_per_second():
 def test_regularizer_loss_hand_value():
     # C=3, beta = [0, 0.5, 1] (linear 0..1 over 3 channels), frames 2, batch 1.
     # KL per element: ch0 mu=1 -> 0.5; ch1 mu=1 -> 0.5; ch2 mu=2 -> 2.0.
-    # per sequence (x2 frames): [1, 1, 4]; loss = 0*1 + 0.5*1 + 1*4 = 4.5
+    # per frame (the loss's unit, whatever the crop length): loss = 0*0.5 + 0.5*0.5 + 1*2 = 2.25
     reg = StarRegularizer(3, curve="linear", beta_min=0.0, beta_max=1.0)
     assert reg.beta.tolist() == pytest.approx([0.0, 0.5, 1.0])
     mu = torch.tensor([[[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]]])
     loss, stats = reg(mu, torch.zeros_like(mu))
     assert loss.dim() == 0
-    assert float(loss) == pytest.approx(0.0 * 1 + 0.5 * 1 + 1.0 * 4)
+    assert float(loss) == pytest.approx(0.0 * 0.5 + 0.5 * 0.5 + 1.0 * 2)
     assert stats["kl_per_channel"].tolist() == pytest.approx([0.5, 0.5, 2.0])  # nats/frame
     assert stats["kl_total"] == pytest.approx(3.0)
-    assert stats["star_loss"] == pytest.approx(4.5)
+    assert stats["star_loss"] == pytest.approx(2.25)
     assert not stats["kl_per_channel"].requires_grad
     loss_w, _ = reg(mu, torch.zeros_like(mu), weight=0.1)  # warm-up scales the whole term
-    assert float(loss_w) == pytest.approx(0.45)
+    assert float(loss_w) == pytest.approx(0.225)
+    # doubling the crop (same content per frame) leaves the loss unchanged
+    loss_long, _ = reg(torch.cat([mu, mu], dim=2), torch.zeros(1, 3, 4))
+    assert float(loss_long) == pytest.approx(float(loss))
 
 
 def test_gradient_flows_to_mu_and_logsigma():
@@ -156,11 +159,11 @@ def test_gradient_flows_to_mu_and_logsigma():
     logsigma = (0.3 * torch.randn(2, 4, 5)).requires_grad_(True)
     loss, _ = reg(mu, logsigma)
     loss.backward()
-    # d/dmu of beta_c * 0.5 * mu^2 summed over frames, mean over batch (B=2): beta_c * mu / 2
-    expected_mu = reg.beta[None, :, None] * mu.detach() / 2
+    # d/dmu of beta_c * 0.5 * mu^2, mean over batch (B=2) and frames (F=5): beta_c * mu / 10
+    expected_mu = reg.beta[None, :, None] * mu.detach() / 10
     assert torch.allclose(mu.grad, expected_mu, atol=1e-6)
-    # d/dlogsigma: beta_c * 0.5 * (2 sigma^2 - 2) / 2 = beta_c * (sigma^2 - 1) / 2
-    expected_ls = reg.beta[None, :, None] * (torch.exp(2 * logsigma.detach()) - 1) / 2
+    # d/dlogsigma: beta_c * 0.5 * (2 sigma^2 - 2) / 10 = beta_c * (sigma^2 - 1) / 10
+    expected_ls = reg.beta[None, :, None] * (torch.exp(2 * logsigma.detach()) - 1) / 10
     assert torch.allclose(logsigma.grad, expected_ls, atol=1e-6)
 
 

@@ -29,7 +29,7 @@ from star_plugin.architectures import architecture
 from star_plugin.atomic import atomic_path
 from star_plugin.config import VAEConfig
 from star_plugin.errors import ConfigError
-from star_plugin.metrics import mel_distance, stft_distance
+from star_plugin.metrics import stft_and_mel_distances
 from star_plugin.model_io import save_vae
 from star_plugin.phase_loss import phase_derivative_distances
 from star_plugin.star_loss import StarRegularizer, rate_bits_per_second
@@ -191,7 +191,7 @@ class Trainer:
             recon, mu, logsigma = self.train_step(x)
         recon = recon.float()
         sr = self.vae_config.sample_rate
-        stft, mel = stft_distance(recon, x), mel_distance(recon, x, sr)
+        stft, mel = stft_and_mel_distances(recon, x, sr)
         l1 = (recon - x).abs().mean()
         loss = cfg.loss.stft * stft + cfg.loss.mel * mel + cfg.loss.l1 * l1
         row = {"stft": stft.item(), "mel": mel.item(), "l1": l1.item()}
