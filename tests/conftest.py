@@ -10,6 +10,8 @@ from star_plugin.config import VAEConfig  # noqa: E402
 from star_plugin.vae import StarVAE  # noqa: E402
 
 FAMILIES = [("waveform", "mamba"), ("waveform", "cnn"), ("spectral", "mamba"), ("spectral", "cnn")]
+# the v2 decoder: causal ConvNeXt blocks and the phase-vocoder head (phase as streaming state)
+V2 = dict(family="spectral", backbone="mamba", decoder_blocks=2, head="phase-vocoder")
 
 
 def tiny_config(**overrides) -> VAEConfig:

@@ -1,5 +1,7 @@
 """ONNX export: the SelectiveScan node and its function, and ONNX Runtime against PyTorch
 (offline at several lengths, 512 streamed random blocks, streamed == offline delayed)."""
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -177,11 +179,11 @@ def test_streamed_onnx_equals_offline_torch_delayed_by_latency(exported):
     assert np.abs(again[..., :streamed.shape[-1]] - streamed[..., :again.shape[-1]]).max() <= 1e-6
 
 
-@pytest.mark.parametrize("family,backbone,channels", [("waveform", "mamba", 1),
-                                                      ("spectral", "cnn", 1),
-                                                      ("spectral", "mamba", 2)])
-def test_other_architectures_export_and_stream(tmp_path, family, backbone, channels):
-    model = tiny_model(family=family, backbone=backbone, audio_channels=channels)
+@pytest.mark.parametrize("family,backbone,channels,extra", [
+    ("waveform", "mamba", 1, {}), ("spectral", "cnn", 1, {}), ("spectral", "mamba", 2, {}),
+    ("spectral", "mamba", 2, {"decoder_blocks": 2, "head": "phase-vocoder"})])
+def test_other_architectures_export_and_stream(tmp_path, family, backbone, channels, extra):
+    model = tiny_model(family=family, backbone=backbone, audio_channels=channels, **extra)
     export_model(model, tmp_path, scan_body="scan")
     onnx_model = OnnxVAE(tmp_path)
     x = torch.randn(2, channels, 700, generator=torch.Generator().manual_seed(2)) * 0.5
@@ -193,6 +195,9 @@ def test_other_architectures_export_and_stream(tmp_path, family, backbone, chann
     streamed = stream_in_blocks(onnx_model, x, [5, 300, 1, 64])
     lat = model.latency_samples
     assert (streamed[..., lat:lat + 700] - ref).abs().max() <= TOL
+    if extra.get("head") == "phase-vocoder":  # the accumulated phase is a named state
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert any(name.endswith(".phase") for name in json.dumps(manifest).split('"'))
 
 
 def test_bidirectional_model_exports_offline_graphs_only(tmp_path):

@@ -191,3 +191,18 @@ def test_from_config_errors():
         StarRegularizer.from_config({"curve": "star"})
     with pytest.raises(ConfigError, match="curve"):
         StarRegularizer.from_config({"channels": 4, "curve": "exp"})
+
+
+def test_fitted_rate_ignores_drift_and_constant_channels():
+    from star_plugin.star_loss import kl_to_fitted_gaussian
+    torch.manual_seed(0)
+    mu = 0.5 * torch.randn(4, 3, 200)
+    mu[:, 1] += 3.0          # same information as channel 0, drifted away from 0
+    mu[:, 2] = 5.0           # says the same thing in every frame: no information
+    logsigma = torch.full_like(mu, -1.0)
+    prior = kl_nats_per_frame(mu, logsigma)
+    fitted = kl_to_fitted_gaussian(mu, logsigma)
+    assert prior[1] > prior[0] + 3.0                       # the prior charges the drift
+    assert fitted[1] == pytest.approx(float(fitted[0]), rel=0.1)  # the fitted one does not
+    assert float(fitted[2]) == pytest.approx(0.0, abs=1e-6)
+    assert torch.all(fitted <= prior + 1e-6)

@@ -6,7 +6,7 @@ import torch
 from star_plugin.errors import StreamingError
 from star_plugin.streaming import flatten_state
 
-from conftest import FAMILIES, tiny_model
+from conftest import FAMILIES, V2, tiny_model
 
 
 def stream_in_blocks(model, x, sizes):
@@ -25,10 +25,14 @@ def stream_in_blocks(model, x, sizes):
     return torch.cat(outs, dim=-1)
 
 
-@pytest.mark.parametrize("family,backbone", FAMILIES)
+KINDS = [dict(family=f, backbone=b) for f, b in FAMILIES] + [V2]
+KIND_IDS = [f"{k['family']}-{k['backbone']}" + ("-v2" if "head" in k else "") for k in KINDS]
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
 @pytest.mark.parametrize("audio_channels", [1, 2])
-def test_stream_equals_offline_with_random_blocks(family, backbone, audio_channels):
-    model = tiny_model(family=family, backbone=backbone, audio_channels=audio_channels)
+def test_stream_equals_offline_with_random_blocks(kind, audio_channels):
+    model = tiny_model(**kind, audio_channels=audio_channels)
     rng = np.random.default_rng(7)
     x = torch.randn(2, audio_channels, 12000) * 0.5
     sizes = [int(s) for s in rng.integers(1, 4097, 40)] + [1, 1, 3]
@@ -44,11 +48,11 @@ def test_stream_equals_offline_with_random_blocks(family, backbone, audio_channe
     assert (streamed[..., lat + 1:lat + 1 + 4000] - offline[..., :4000]).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("family,backbone", FAMILIES)
-def test_realistic_hop_streams_exactly(family, backbone):
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+def test_realistic_hop_streams_exactly(kind):
     """The real architectures' timing (hop 1024 at 44.1 kHz), tiny widths."""
-    kw = dict(sample_rate=44100, family=family, backbone=backbone)
-    if family == "spectral":
+    kw = dict(sample_rate=44100, **kind)
+    if kind["family"] == "spectral":
         kw.update(n_fft=1024, stft_hop=256, frame_strides=[4])
     else:
         kw.update(strides=[2, 4, 8, 16])
@@ -62,15 +66,15 @@ def test_realistic_hop_streams_exactly(family, backbone):
     assert (streamed[..., lat:lat + x.shape[-1]] - offline).abs().max() <= 1e-4
 
 
-@pytest.mark.parametrize("family,backbone", FAMILIES)
-def test_impulse_confirms_latency_to_the_sample(family, backbone):
+@pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
+def test_impulse_confirms_latency_to_the_sample(kind):
     """The newest sample of a hop reaches the output exactly latency_samples later.
 
     An impulse at the last sample of a hop is the worst case: the offline reconstruction
     already responds latency_samples before it (so no smaller latency can stream), and the
     stream reproduces that response shifted by exactly latency_samples.
     """
-    model = tiny_model(family=family, backbone=backbone)
+    model = tiny_model(**kind)
     hop, lat = model.hop, model.latency_samples
     position = 5 * hop + hop - 1
     x = torch.zeros(1, 1, 10 * hop)

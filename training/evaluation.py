@@ -12,7 +12,7 @@ from star_plugin.atomic import atomic_path
 from star_plugin.audio import write_audio
 from star_plugin.metrics import (fine_structure_correlation, hop_buzz, level_error_db,
                                  mel_distance, si_sdr, stft_distance)
-from star_plugin.star_loss import kl_nats_per_frame, rate_bits_per_second
+from star_plugin.star_loss import kl_nats_per_frame, kl_to_fitted_gaussian, rate_bits_per_second
 
 from .dataset import ClipPool
 
@@ -75,6 +75,10 @@ class Evaluator:
             "buzz_ratio": float(np.nanmedian(buzz)) if not np.all(np.isnan(buzz)) else float("nan"),
             "kl_nats_per_frame": float(kl.sum()),
             "rate_bits_per_second": rate_bits_per_second(kl_t, model.latent_rate),
+            "fitted_rate_bits_per_second": rate_bits_per_second(
+                kl_to_fitted_gaussian(latent.mean, latent.logsigma), model.latent_rate),
+            "active_channels": int((kl > 0.1).sum()),
+            "kl_share_first_8": float(kl[:8].sum() / max(kl.sum(), 1e-12)),
             "kl_per_channel": [round(float(v), 5) for v in kl],
         }
         folder = self.out / "eval"

@@ -183,7 +183,9 @@ def _summarise(run: _ModelRun, kind: str, label_keys, prior_steps, prior_frames,
                seed, has_train) -> dict:
     import numpy as np
 
-    from ..star_loss import rate_bits_per_second
+    import torch
+
+    from ..star_loss import kl_to_fitted_gaussian, rate_bits_per_second
     from .report import finite_stats, hash_fold, warn
 
     cfg, model = run.model.config, run.model
@@ -191,6 +193,10 @@ def _summarise(run: _ModelRun, kind: str, label_keys, prior_steps, prior_frames,
     kl = np.mean(run.kl, axis=0)
     total = float(kl.sum())
     suggested = suggest_structure_channels(kl, kl_fraction)
+    # one Gaussian fitted to every evaluated frame: the rate an entropy coder would pay
+    fitted = kl_to_fitted_gaussian(torch.cat([m for _, m, _ in run.eval_seqs], dim=-1)[None],
+                                   torch.cat([s for _, _, s in run.eval_seqs], dim=-1)[None])
+    fitted = fitted.double().numpy()
     out = {
         "model": {"model": run.name, "name": cfg.name, "family": cfg.family,
                   "backbone": cfg.backbone, "causal": cfg.causal, "sample_rate": cfg.sample_rate,
@@ -205,6 +211,10 @@ def _summarise(run: _ModelRun, kind: str, label_keys, prior_steps, prior_frames,
             "rate_bits_per_s": rate_bits_per_second(kl, rate),
             "rate_structure_bits_per_s": rate_bits_per_second(kl[:k], rate),
             "rate_texture_bits_per_s": rate_bits_per_second(kl[k:], rate),
+            "fitted_per_channel_nats_per_frame": fitted.tolist(),
+            "fitted_rate_bits_per_s": rate_bits_per_second(fitted, rate),
+            "channels_above_0.1_nats": int((kl > 0.1).sum()),
+            "first_8_fraction": float(kl[:8].sum() / total) if total > 0 else float("nan"),
             "structure_fraction": float(kl[:k].sum() / total) if total > 0 else float("nan"),
             "suggested_structure_channels": suggested,
             "suggestion_rule": f"smallest K whose channels [0, K) hold >= {kl_fraction:g} of "
@@ -393,6 +403,9 @@ def _model_lines(m, markdown: bool):
              f"KL {kl['total_nats_per_frame']:.2f} nats/frame = {kl['rate_bits_per_s']:.0f} b/s "
              f"(structure {kl['rate_structure_bits_per_s']:.0f} b/s = "
              f"{100 * kl['structure_fraction']:.0f}%, texture {kl['rate_texture_bits_per_s']:.0f} b/s)",
+             f"rate against a Gaussian fitted to the latents: {kl['fitted_rate_bits_per_s']:.0f} b/s; "
+             f"{kl['channels_above_0.1_nats']} channels above 0.1 nats/frame; channels 0-7 hold "
+             f"{100 * kl['first_8_fraction']:.0f}% of the KL",
              "",
              ("```" if markdown else None),
              f"profile   {sparkline(per, k)}   ('|' = K={k})",
