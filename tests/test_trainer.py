@@ -152,3 +152,49 @@ def test_config_errors_are_clear(tmp_path, tiny_corpus):
     toml = tmp_path / "t.toml"
     toml.write_text(f'name = "t"\n[data]\ncorpus = "{tiny_corpus}"\n[optim]\nsteps = 2\n')
     assert TrainConfig.from_file(toml).optim.steps == 2
+
+
+def test_v2_losses_rate_control_and_curves(tiny_corpus, tmp_path):
+    """Phase-derivative losses are logged, the rate controller moves the beta-field scale
+    towards its target, and the curves export writes CSVs and a PNG."""
+    config = tiny_train_config(
+        tiny_corpus, steps=6, eval={"every_steps": 3},
+        loss={"l1": 0.0, "inst_freq": 1.0, "group_delay": 0.5, "kl_warmup_steps": 1,
+              "rate_target_bps": 1e6, "rate_control_speed": 0.05})
+    Trainer(config, tmp_path / "run").fit()
+    import csv
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert all(0.0 <= float(r["inst_freq"]) <= 2.0 for r in rows)
+    scales = [float(r["kl_scale"]) for r in rows]
+    assert scales[-1] < scales[0]   # the rate is far below 1 Mbit/s: the betas must shrink
+    evals = [json.loads(l) for l in (tmp_path / "run" / "eval.jsonl").read_text().splitlines()]
+    for key in ("fsc", "level_error_db", "buzz_ratio", "fitted_rate_bits_per_second"):
+        assert key in evals[-1]
+    assert evals[-1]["fitted_rate_bits_per_second"] <= evals[-1]["rate_bits_per_second"] + 1e-6
+    from star_plugin.training.curves import export_curves
+    png = export_curves(tmp_path / "run", tmp_path / "curves")
+    assert png.stat().st_size > 10000
+    assert (tmp_path / "curves" / "eval_log.csv").read_text().count("\n") == 3
+
+
+def test_second_stage_freezes_the_encoder_with_a_period_discriminator(tiny_corpus, tmp_path):
+    first = Trainer(tiny_train_config(tiny_corpus, steps=2), tmp_path / "one").fit()
+    config = tiny_train_config(tiny_corpus, steps=3, init_from=str(first),
+                               adversarial={"enabled": True, "kind": "mpd", "periods": [2, 3],
+                                            "channels": 4, "freeze_encoder": True})
+    second = Trainer(config, tmp_path / "two").fit()
+    before, after = weights(first), weights(second)
+    encoder = [k for k in before if k.startswith("encoder.")]
+    decoder = [k for k in before if k.startswith("decoder.") and before[k].is_floating_point()]
+    assert all(torch.equal(before[k], after[k]) for k in encoder)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)
+    rows = (tmp_path / "two" / "log.csv").read_text().splitlines()
+    assert rows[0].split(",").index("disc") > 0 and rows[-1].split(",")[-2] != ""
+
+
+def test_init_from_a_different_architecture_is_refused(tiny_corpus, tmp_path):
+    first = Trainer(tiny_train_config(tiny_corpus, steps=1), tmp_path / "one").fit()
+    model = dict(TINY_TRAIN_MODEL, hidden=TINY_TRAIN_MODEL.get("hidden", 16) * 2)
+    config = tiny_train_config(tiny_corpus, steps=1, init_from=str(first), model=model)
+    with pytest.raises(ConfigError, match="init_from.*hidden"):
+        Trainer(config, tmp_path / "two")

@@ -64,6 +64,9 @@ class LossConfig:
 @dataclass
 class AdversarialConfig:
     enabled: bool = False
+    kind: str = "stft"                # stft (multi-scale STFT, GPU) | mpd (multi-period, CPU)
+    periods: tuple = (2, 3, 5, 7, 11)
+    freeze_encoder: bool = False      # second stage (RAVE): only the decoder keeps learning
     start_step: int = 0
     weight: float = 1.0
     feature_matching: float = 2.0
@@ -90,6 +93,7 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    init_from: Optional[str] = None          # a model directory to start from (second stage)
     checkpoint_minutes: float = 3.0
     checkpoint_steps: Optional[int] = None   # also checkpoint every N steps (tests, short runs)
     log_every: int = 10

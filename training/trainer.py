@@ -36,7 +36,7 @@ from star_plugin.star_loss import StarRegularizer, rate_bits_per_second
 from star_plugin.vae import StarVAE
 
 from .dataset import ClipPool
-from .discriminator import MultiScaleSTFTDiscriminator, discriminator_loss, generator_losses
+from .discriminator import build_discriminator, discriminator_loss, generator_losses
 from .distributed import Context, setup, teardown
 from .ema import EMA
 from .evaluation import Evaluator
@@ -101,15 +101,24 @@ class Trainer:
         self.model = StarVAE(self.vae_config).to(device)
         self.regularizer = StarRegularizer(self.vae_config.latent_channels,
                                            **self.vae_config.star).to(device)
+        if config.init_from and not (resume and checkpoint.exists()):
+            self._init_from(config.init_from)
+        if config.adversarial.enabled and config.adversarial.freeze_encoder:
+            self.model.encoder.requires_grad_(False)  # second stage: the latent space is fixed
         o = config.optim
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=tuple(o.betas),
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(trainable, lr=o.lr, betas=tuple(o.betas),
                                      weight_decay=o.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: lr_factor(s, o))
         self.ema = EMA(self.model, o.ema_decay)
         adv = config.adversarial
         self.disc = self.disc_opt = None
         if adv.enabled:
-            self.disc = MultiScaleSTFTDiscriminator(adv.n_ffts, adv.channels).to(device)
+            try:
+                self.disc = build_discriminator(adv.kind, adv.n_ffts, adv.periods,
+                                                adv.channels).to(device)
+            except ValueError as exc:
+                raise ConfigError(f"training config: {exc}") from None
             self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=adv.lr, betas=(0.8, 0.99))
         self.step, self.elapsed = 0, 0.0
         self.log_kl_scale = 0.0  # rate control: log of the beta field's overall scale
@@ -133,6 +142,18 @@ class Trainer:
                 val = self.pool
             e = config.eval
             self.evaluator = Evaluator(val, e.clips, e.seconds, e.audio_samples, self.out)
+
+    def _init_from(self, model_dir) -> None:
+        """Start from a trained model's weights (e.g. stage 1 for the adversarial stage 2)."""
+        from star_plugin.model_io import load_vae
+        source = load_vae(model_dir)
+        mine, theirs = self.vae_config.to_dict(), source.config.to_dict()
+        differ = [k for k in mine if k not in ("name", "star", "scan_backend")
+                  and mine[k] != theirs.get(k)]
+        if differ:
+            raise ConfigError(f"init_from '{model_dir}': its architecture differs from the "
+                              f"training config's in {', '.join(differ)}")
+        self.model.load_state_dict(source.state_dict())
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict:

@@ -1,0 +1,114 @@
+"""Training curves of a run, for the repository: ``log.csv`` and ``eval.jsonl`` copied as CSV and
+drawn as one PNG, so progress is visible from session to session without the run folder.
+
+    python -m star_plugin.training.curves runs/default-v2 --out docs/training/default-v2
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from star_plugin.atomic import atomic_path, write_bytes_atomic
+
+TRAIN_PANELS = (("reconstruction", ("stft", "mel")), ("phase derivatives", ("inst_freq", "group_delay")),
+                ("rate (bit/s)", ("rate_bps",)), ("beta-field scale", ("kl_scale",)))
+EVAL_PANELS = (("eval: MSD", ("mel_distance",)), ("eval: FSC", ("fsc",)),
+               ("eval: level error (dB)", ("level_error_db",)),
+               ("eval: buzz (output / input)", ("buzz_ratio",)),
+               ("eval: rate (bit/s)", ("rate_bits_per_second", "fitted_rate_bits_per_second")))
+EVAL_FIELDS = ("step", "mel_distance", "stft_distance", "si_sdr", "fsc", "level_error_db",
+               "buzz_ratio", "rate_bits_per_second", "fitted_rate_bits_per_second",
+               "active_channels", "kl_share_first_8")
+
+
+def _float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def read_run(run) -> tuple[list[dict], list[dict]]:
+    run = Path(run)
+    with open(run / "log.csv", newline="") as f:
+        train = list(csv.DictReader(f))
+    evals = []
+    if (run / "eval.jsonl").exists():
+        evals = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()
+                 if line.strip()]
+    return train, evals
+
+
+def smooth(values: list[float], width: int) -> list[float]:
+    """Trailing moving average that skips nan (the log is noisy batch by batch)."""
+    out, window = [], []
+    for v in values:
+        window.append(v)
+        window = window[-width:]
+        finite = [w for w in window if w == w]
+        out.append(sum(finite) / len(finite) if finite else float("nan"))
+    return out
+
+
+def plot(train: list[dict], evals: list[dict], title: str, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = len(TRAIN_PANELS) + len(EVAL_PANELS)
+    fig, axes = plt.subplots((panels + 2) // 3, 3, figsize=(13, 3 * ((panels + 2) // 3)))
+    axes = axes.ravel()
+    steps = [_float(r["step"]) for r in train]
+    width = max(1, len(train) // 60)
+    for ax, (name, keys) in zip(axes, TRAIN_PANELS):
+        for key in keys:
+            ax.plot(steps, smooth([_float(r.get(key)) for r in train], width), label=key)
+        ax.set_title(name, fontsize=9)
+        ax.legend(fontsize=7)
+    eval_steps = [e["step"] for e in evals]
+    for ax, (name, keys) in zip(axes[len(TRAIN_PANELS):], EVAL_PANELS):
+        for key in keys:
+            ax.plot(eval_steps, [_float(e.get(key)) for e in evals], marker="o", label=key)
+        ax.set_title(name, fontsize=9)
+        if len(keys) > 1:
+            ax.legend(fontsize=7)
+    for ax in axes[panels:]:
+        ax.axis("off")
+    for ax in axes[:panels]:
+        ax.set_xlabel("step", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+
+
+def export_curves(run, out) -> Path:
+    """Copy the run's logs (train CSV, eval CSV) into ``out`` and draw ``curves.png``."""
+    run, out = Path(run), Path(out)
+    train, evals = read_run(run)
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out / "train_log.csv", (run / "log.csv").read_bytes())
+    lines = [",".join(EVAL_FIELDS)]
+    lines += [",".join(f"{_float(e.get(k)):.6g}" for k in EVAL_FIELDS) for e in evals]
+    write_bytes_atomic(out / "eval_log.csv", ("\n".join(lines) + "\n").encode())
+    last = train[-1] if train else {}
+    hours = _float(last.get("seconds")) / 3600
+    plot(train, evals, f"{run.name}: step {last.get('step', 0)}, {hours:.1f} h of training",
+         out / "curves.png")
+    return out / "curves.png"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a training run folder (holds log.csv)")
+    parser.add_argument("--out", required=True, help="folder for the CSVs and curves.png")
+    args = parser.parse_args(argv)
+    print(export_curves(args.run, args.out))
+
+
+if __name__ == "__main__":
+    main()
