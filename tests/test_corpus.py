@@ -1,5 +1,6 @@
 """The corpus builder on the real Debian packages (fluidsynth, fluid-soundfont-gm,
-hydrogen-drumkits, lmms-common, espeak-ng, sox), with tiny builds (~45 s of audio each)."""
+hydrogen-drumkits, lmms-common, espeak-ng, sox, and frozen-bubble-data, the smallest of the
+recorded-music packages), with tiny builds (~45 s of audio each)."""
 from __future__ import annotations
 
 import json
@@ -16,7 +17,8 @@ from star_plugin.training.corpus.common import MissingPackageError
 from star_plugin.training.corpus.manifest import SPLITS, read_manifest
 
 HOURS = 45 / 3600  # about 45 s of audio: one or more items of every source
-ALL = ("instruments", "drums", "samples", "speech", "textures")
+ALL = ("instruments", "drums", "samples", "speech", "textures", "recordings")
+RECORDINGS = Path("/usr/share/doc/frozen-bubble-data")
 SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 HYDROGEN = Path("/usr/share/hydrogen/data/drumkits")
 LMMS = Path("/usr/share/lmms/samples")
@@ -26,6 +28,7 @@ _NEEDS = {
     "samples": ((), (LMMS,), "lmms-common"),
     "speech": (("espeak-ng",), (), "espeak-ng"),
     "textures": (("sox",), (), "sox"),
+    "recordings": ((), (RECORDINGS,), "frozen-bubble-data"),
 }
 
 
@@ -70,7 +73,8 @@ def test_manifest_fields_and_audio(corpus):
         assert e["caption"] and e["caption"][0].islower() and "  " not in e["caption"]
         for key in ("source", "family", "instrument", "register", "effect"):
             assert key in e["labels"]
-        assert e["labels"]["source"] in ("instrument", "drums", "sample", "speech", "texture")
+        assert e["labels"]["source"] in ("instrument", "drums", "sample", "speech", "texture",
+                                         "recording")
         assert e["sample_rate"] == 44100 and e["channels"] == 1 and e["duration"] == 4.0
         assert e["origin"]["package"] and e["origin"]["licence"] and e["origin"]["file"]
         info = sf.info(str(corpus / e["path"]))
@@ -94,8 +98,17 @@ def test_every_source_with_plausible_captions(corpus):
     by = {}
     for e in entries:
         by.setdefault(e["origin"]["package"], []).append(e)
-    assert set(by) == {"fluid-soundfont-gm", "hydrogen-drumkits", "lmms-common", "espeak-ng",
-                       "sox"}
+    recorded = {p for p in by if p in corpus_build.recordings.PACKAGES}
+    assert set(by) - recorded == {"fluid-soundfont-gm", "hydrogen-drumkits", "lmms-common",
+                                  "espeak-ng", "sox"}
+    assert recorded, "the recordings source gives the largest share: some clips must be there"
+    for package in recorded:
+        for e in by[package]:
+            assert e["labels"]["source"] == "recording"
+            assert e["caption"].startswith(("a recorded", "a music recording")) and package in \
+                e["caption"]
+            # a recording is its own group: every clip of one file sits in one split
+            assert e["group"].startswith("rec-") and e["origin"]["file"].startswith("/usr/share")
     for e in by["hydrogen-drumkits"]:
         assert " drum pattern at " in e["caption"] and " BPM " in e["caption"]
         assert e["caption"].split(",")[0].endswith(" kit")
@@ -167,10 +180,11 @@ def test_deterministic_and_independent_of_jobs(corpus, tmp_path):
 def test_hours_are_shared_across_sources(tmp_path):
     require("textures", "speech")
     summary = build(tmp_path / "c", seed=0, hours=0.02, sources="speech,textures")
-    # 72 s: speech and textures have equal shares -> 9 clips each
+    # 72 s = 18 clips, split 0.10 : 0.08 (speech : textures) -> 10 and 8
+    assert corpus_build.SHARES["speech"] / corpus_build.SHARES["textures"] == pytest.approx(1.25)
     assert summary["total_clips"] == 18
-    assert summary["by_label_source"]["speech"]["clips"] == 9
-    assert summary["by_label_source"]["texture"]["clips"] == 9
+    assert summary["by_label_source"]["speech"]["clips"] == 10
+    assert summary["by_label_source"]["texture"]["clips"] == 8
 
 
 def _bad_file(path: Path, data=b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk"):

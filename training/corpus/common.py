@@ -88,6 +88,17 @@ def run_tool(argv: list[str], what: str, timeout: float = 120) -> None:
 
 # ----------------------------------------------------------------------------- licences
 
+
+def owning_package(path: str, fallback: str) -> str:
+    """The Debian package that installed ``path`` (``dpkg -S``), else ``fallback``."""
+    try:
+        proc = subprocess.run(["dpkg", "-S", str(path)], capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return fallback
+    first = proc.stdout.split(":", 1)[0].strip() if proc.returncode == 0 else ""
+    return first or fallback
+
 DOC_DIR = Path("/usr/share/doc")
 
 

@@ -95,8 +95,9 @@ def prepare(options: dict, sample_rate: int) -> dict:
     if not Path(sf2).is_file():
         raise common.missing("a General MIDI SoundFont", sf2, PACKAGE, NAME)
     sf2 = str(Path(sf2).resolve())
-    licence = common.package_licence(PACKAGE, fallback="MIT")
-    return {"tool": tool, "sf2": sf2, "licence": licence, "warnings": []}
+    package = common.owning_package(sf2, PACKAGE)  # e.g. musescore-general-soundfont
+    licence = common.package_licence(package, fallback="MIT")
+    return {"tool": tool, "sf2": sf2, "package": package, "licence": licence, "warnings": []}
 
 
 def _dynamics(velocity: int) -> str:
@@ -194,7 +195,7 @@ def describe(ctx: dict, spec: dict) -> dict:
                   "register": spec["register"], "program": program, "phrase": spec["phrase"],
                   "tempo_bpm": spec["bpm"], "dynamics": dyn}
         file = f"{Path(ctx['sf2']).name} program {program}"
-    origin = {"package": PACKAGE, "licence": ctx["licence"], "file": file,
+    origin = {"package": ctx.get("package", PACKAGE), "licence": ctx["licence"], "file": file,
               "renderer": "fluidsynth"}
     return {"caption": caption, "labels": labels, "origin": origin}
 
