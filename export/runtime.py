@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from star_plugin.errors import ModelFileError
+from star_plugin.guard import OnceWarner, as_float_pcm, clean_block
 from star_plugin.latent import Latent
 from star_plugin.streaming import drop_leading
 
@@ -55,6 +56,14 @@ def _as_numpy(x) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def _as_audio(x, what: str = "audio") -> np.ndarray:
+    """Audio as contiguous float32 numpy: integer PCM scaled to [-1, 1] (as ``StarEffect``
+    and files do), so an int16 block is never ~30000x too loud."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return np.ascontiguousarray(as_float_pcm(x, what))
+
+
 def _like(x: np.ndarray, template):
     return torch.from_numpy(x) if isinstance(template, torch.Tensor) else x
 
@@ -75,6 +84,7 @@ class OnnxVAE:
         self.latent_channels = int(info["latent_channels"])
         self.structure_channels = int(info["structure_channels"])
         self.causal = bool(info["causal"])
+        self._guard = OnceWarner(f"ONNX model '{self.name}' stream")
         self.providers = list(providers or default_providers())
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
         options = ort.SessionOptions()
@@ -86,6 +96,14 @@ class OnnxVAE:
         for needed in ("encoder", "decoder"):
             if needed not in self.sessions:
                 raise ModelFileError(f"'{self.directory}/manifest.json' lists no {needed} graph")
+
+    def guard_block(self, x: np.ndarray) -> np.ndarray:
+        """The streaming guard (``star_plugin.guard``): NaN/Inf -> 0, |x| clamped to 1e4,
+        warned once per model, so one bad block cannot poison the streaming state."""
+        x, fixed = clean_block(x)
+        if fixed:
+            self._guard.report(fixed)
+        return x
 
     # ------------------------------------------------------------------ loading and checks
     def _open(self, ort, kind: str, spec: dict, options):
@@ -140,7 +158,7 @@ class OnnxVAE:
     # ------------------------------------------------------------------ offline
     def posterior(self, audio) -> Tuple[np.ndarray, np.ndarray]:
         """(mean, logsigma) numpy arrays of audio (b, ch, n), like ``StarVAE.encode``."""
-        x = _as_numpy(audio)
+        x = _as_audio(audio)
         if x.ndim != 3 or x.shape[1] != self.audio_channels:
             raise ValueError(f"audio must be (batch, {self.audio_channels}, samples), got shape "
                              f"{tuple(x.shape)}")
@@ -189,10 +207,11 @@ class OnnxVAE:
 
     def stream_posterior(self, block, state: dict):
         """Audio block (any length >= 1) -> (mean, logsigma, new state) of the hops it completes."""
-        x = _as_numpy(block)
+        x = _as_audio(block, "block")
         if x.ndim != 3 or x.shape[1] != self.audio_channels or x.shape[2] == 0:
             raise ValueError(f"block must be (batch, {self.audio_channels}, samples >= 1), got "
                              f"shape {tuple(x.shape)}")
+        x = self.guard_block(x)
         names = list(state["encoder"])
         feeds = {"audio": x, STATE_IN + "input": state["input"],
                  **{STATE_IN + ENCODER_STATE_PREFIX + k: state["encoder"][k] for k in names}}
@@ -310,7 +329,7 @@ class OnnxStreamer:
     def encode(self, block: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """Audio block (b, ch, n) -> (mean, logsigma) of the hops it completes (maybe none)."""
         m = self.model
-        block = _as_numpy(block)
+        block = m.guard_block(_as_audio(block, "block"))
         if self._pending.shape[-1] + block.shape[-1] < m.hop:  # no hop completes: just buffer
             self._pending = np.concatenate([self._pending, block], axis=-1)
             empty = np.zeros((self.batch, m.latent_channels, 0), np.float32)

@@ -160,11 +160,17 @@ class StudioWindow(QMainWindow):
         file.addSeparator()
         action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         edit = self.menuBar().addMenu("&Edit")
-        undo = self.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence.StandardKey.Undo)
-        redo = self.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcut(QKeySequence("Ctrl+Shift+Z"))
-        edit.addActions([undo, redo])
+        # Kept on the window: PyQt hands the created actions to Python, so without a
+        # reference they were garbage-collected (an empty Edit menu and a dead Ctrl+Z).
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcuts([QKeySequence(QKeySequence.StandardKey.Undo)])
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"),
+                                       QKeySequence(QKeySequence.StandardKey.Redo)])
+        for a in (self.undo_action, self.redo_action):
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            self.addAction(a)  # active while any widget of the window has focus
+        edit.addActions([self.undo_action, self.redo_action])
         edit.addSeparator()
         action(edit, "Remove clip", self.remove_selected_clip, QKeySequence.StandardKey.Delete)
         run = self.menuBar().addMenu("&Run")

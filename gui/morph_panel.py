@@ -93,13 +93,13 @@ class SourceSlot(QWidget):
 
 
 class _AmountSlider(QWidget):
-    """A slider over [0, top] in steps of 1/scale with its value shown beside it."""
+    """A slider over [bottom, top] in steps of 1/scale with its value shown beside it."""
 
-    def __init__(self, top: float, scale: int, parent=None):
+    def __init__(self, top: float, scale: int, parent=None, bottom: float = 0.0):
         super().__init__(parent)
         self.scale = scale
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, int(top * scale))
+        self.slider.setRange(int(round(bottom * scale)), int(round(top * scale)))
         self.label = QLabel()
         self.label.setMinimumWidth(36)
         self.slider.valueChanged.connect(lambda v: self.label.setText(f"{self.value():.2f}"))
@@ -138,6 +138,10 @@ class MorphPanel(QWidget, UndoableState):
         self.texture.setToolTip("0: keep the content's texture; 1: take the source's texture")
         self.temperature = _AmountSlider(4.0, 100)
         self.temperature.setToolTip("resample the texture channels around the posterior")
+        self.mix = _AmountSlider(1.0, 100)
+        self.mix.setToolTip("dry/wet: 0 the content as it is (latency-aligned), 1 STAR only")
+        self.output_gain = _AmountSlider(24.0, 10, bottom=-60.0)
+        self.output_gain.setToolTip("output level in dB, after the mix")
         self.mode = QComboBox()
         for mode in MODES:
             self.mode.addItem(f"{mode}: {MODE_HELP[mode]}", mode)
@@ -149,6 +153,8 @@ class MorphPanel(QWidget, UndoableState):
         pform.addRow("Temperature", self.temperature)
         pform.addRow("Mode", self.mode)
         pform.addRow("Seed", self.seed)
+        pform.addRow("Mix (dry/wet)", self.mix)
+        pform.addRow("Output gain (dB)", self.output_gain)
 
         self.preset = QComboBox()
         self.preset.addItem("(choose a preset)", None)
@@ -185,7 +191,8 @@ class MorphPanel(QWidget, UndoableState):
         self.apply_state(MorphParams(texture=0.8).to_dict())
         self.init_undo(undo_stack)
         for key, widget in (("structure", self.structure), ("texture", self.texture),
-                            ("temperature", self.temperature)):
+                            ("temperature", self.temperature), ("mix", self.mix),
+                            ("output_gain_db", self.output_gain)):
             widget.slider.valueChanged.connect(lambda _, k=key: self.changed(k))
         self.mode.currentIndexChanged.connect(lambda _: self.changed("mode"))
         self.seed.valueChanged.connect(lambda _: self.changed("seed"))
@@ -194,7 +201,8 @@ class MorphPanel(QWidget, UndoableState):
     def state(self) -> dict:
         return {"structure": self.structure.value(), "texture": self.texture.value(),
                 "temperature": self.temperature.value(), "mode": self.mode.currentData(),
-                "seed": self.seed.value(), "gains": list(self._gains)}
+                "seed": self.seed.value(), "gains": list(self._gains),
+                "mix": self.mix.value(), "output_gain_db": self.output_gain.value()}
 
     def apply_state(self, state: dict) -> None:
         self.structure.set_value(float(state["structure"]))
@@ -203,6 +211,9 @@ class MorphPanel(QWidget, UndoableState):
         self.mode.setCurrentIndex(max(0, self.mode.findData(state["mode"])))
         self.seed.setValue(int(state["seed"]))
         self._gains = list(state.get("gains") or [])
+        # presets saved before mix and output gain existed load as fully wet, 0 dB
+        self.mix.set_value(float(state.get("mix", 1.0)))
+        self.output_gain.set_value(float(state.get("output_gain_db", 0.0)))
 
     def params(self) -> MorphParams:
         return MorphParams.from_dict(self.state())

@@ -2,24 +2,20 @@
 __version__ = "0.1.0"
 
 from .errors import AudioFileError, ConfigError, ModelFileError, StarError, StreamingError
-from .scan import selective_scan
-from .config import VAEConfig
-from .latent import Latent
-from .vae import StarVAE
-from .model_io import load_vae, save_vae
-from .architectures import architecture
 
-# Imported on first use, so that ``import star_plugin`` stays light (no text encoder, no
-# Pedalboard) for hosts that only encode and decode.
+# Imported on first use, so that ``import star_plugin`` stays light: no torch for the CLI's
+# start-up (`star --help`), no text encoder and no Pedalboard for hosts that only encode.
 _LAZY = {
+    "selective_scan": ".scan", "VAEConfig": ".config", "Latent": ".latent",
+    "StarVAE": ".vae", "load_vae": ".model_io", "save_vae": ".model_io",
+    "architecture": ".architectures",
     "load_generator": ".gen.store", "Generator": ".gen.generator",
     "texture_from_prompt": ".gen.generator", "StreamingEngine": ".engine",
     "MorphParams": ".morph", "StarEffect": ".effects", "StarChain": ".chain",
 }
 
 __all__ = [
-    "__version__", "selective_scan", "VAEConfig", "Latent", "StarVAE", "load_vae", "save_vae",
-    "architecture",
+    "__version__",
     "StarError", "ModelFileError", "AudioFileError", "ConfigError", "StreamingError",
     *_LAZY,
 ]

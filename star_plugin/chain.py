@@ -24,6 +24,7 @@ import numpy as np
 
 from .effects import PedalboardConvention, StarEffect, check_buffer_size
 from .errors import ConfigError, StarError
+from .guard import OnceWarner, as_float_pcm, clean_block
 from .morph import MorphParams
 
 CHAIN_FORMAT_VERSION = 1
@@ -55,9 +56,30 @@ def plugin_parameters(plugin) -> Dict[str, object]:
     for name, attr in vars(type(plugin)).items():
         if isinstance(attr, property) and attr.fset is not None:
             value = getattr(plugin, name)
+            if isinstance(value, float):
+                value = _float32_value(value)
             if isinstance(value, (bool, int, float, str)):
                 values[name] = value
     return values
+
+
+def _float32_value(value: float) -> float:
+    """Pedalboard stores parameters as float32: 0.3 reads back as 0.30000001192092896. The
+    shortest decimal that round-trips through float32 is what the user typed."""
+    return float(str(np.float32(value))) if np.isfinite(value) else value
+
+
+def describe_stage(stage) -> str:
+    """A stage as the chain text form (``Reverb(room_size=0.3, ...)``), no memory address."""
+    if isinstance(stage, StarEffect):
+        return repr(stage)
+    pb = _pedalboard()
+    if isinstance(stage, pb.ExternalPlugin):
+        name = f"plugin({getattr(stage, 'path_to_plugin_file', '')!r}"
+        params = plugin_parameters(stage)
+        return name + "".join(f", {k}={v!r}" for k, v in params.items()) + ")"
+    params = plugin_parameters(stage)
+    return f"{type(stage).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")"
 
 
 def _set_parameters(plugin, params: Dict[str, object], where: str) -> None:
@@ -70,6 +92,43 @@ def _set_parameters(plugin, params: Dict[str, object], where: str) -> None:
             setattr(plugin, key, value)
         except Exception as exc:  # pedalboard's range checks
             raise ConfigError(f"{where}: {key}={value!r} is not accepted ({exc})") from None
+
+
+def _constructor_names(cls) -> List[str]:
+    """A Pedalboard built-in's constructor parameters in order, read from pybind11's
+    signature line (``__init__(self: ..., gain_db: float = 1.0) -> None``)."""
+    import re
+
+    line = ((cls.__init__.__doc__ or "").strip().splitlines() or [""])[0]
+    inside = line.split("(", 1)[-1].rsplit(")", 1)[0]
+    return [n for n in re.findall(r"(?:^|, )(\w+): ", inside) if n != "self"]
+
+
+def _positional_to_named(name: str, args: list, params: Dict[str, object],
+                         where: str) -> Dict[str, object]:
+    """``Gain(6)`` as Pedalboard takes it: positional values name the constructor's
+    parameters in order (only for built-ins; star() takes names)."""
+    cls = builtin_plugins().get(name.lower())
+    names = _constructor_names(cls) if cls is not None else []
+    if not names:
+        raise ConfigError(f"{where}: use named parameters (param=value)")
+    if len(args) > len(names):
+        raise ConfigError(f"{where}: {len(args)} positional values but it takes "
+                          f"{len(names)} ({', '.join(names)})")
+    named = dict(zip(names, args))
+    twice = sorted(set(named) & set(params))
+    if twice:
+        raise ConfigError(f"{where}: {', '.join(twice)} given both by position and by name")
+    return {**named, **params}
+
+
+def _check_finite_params(params: Dict[str, object], where: str) -> None:
+    """Refuse inf/nan parameter values (``Gain(gain_db=1e309)`` parses as inf)."""
+    import math
+
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: {key}={value!r} is not a finite number")
 
 
 def _make_builtin(cls, params: Dict[str, object], where: str):
@@ -128,14 +187,53 @@ class StarChain(PedalboardConvention):
     """An ordered list of Pedalboard plugins and STAR effects, processed in sequence."""
 
     def __init__(self, stages: Sequence[Stage] = ()):
+        self._set_stages(list(stages))
+
+    # ----------------------------------------------------------------- a mutable list
+    # pedalboard.Pedalboard holds only its C++ plugins (a Python effect raises TypeError), so
+    # StarChain is the list: the same mutating methods as Pedalboard's (a Python list's).
+    # Any change regroups the stages; Pedalboard runs restart from silence, STAR stages keep
+    # their state.
+    def _set_stages(self, stages: List[Stage]) -> None:
         pb = _pedalboard()
-        self.stages: List[Stage] = []
         for i, stage in enumerate(stages):
             if not isinstance(stage, (StarEffect, pb.Plugin)):
-                raise ConfigError(f"chain stage {i + 1} is a {type(stage).__name__}; stages must be "
-                                  "Pedalboard plugins or StarEffects")
-            self.stages.append(stage)
+                raise ConfigError(f"chain stage {i + 1} is a {type(stage).__name__}; stages must "
+                                  "be Pedalboard plugins or StarEffects")
+        self.stages: List[Stage] = stages
         self._segments = self._group()
+
+    def append(self, stage: Stage) -> None:
+        self._set_stages(self.stages + [stage])
+
+    def insert(self, index: int, stage: Stage) -> None:
+        stages = list(self.stages)
+        stages.insert(index, stage)
+        self._set_stages(stages)
+
+    def remove(self, stage: Stage) -> None:
+        stages = list(self.stages)
+        stages.remove(stage)
+        self._set_stages(stages)
+
+    def pop(self, index: int = -1) -> Stage:
+        stages = list(self.stages)
+        stage = stages.pop(index)
+        self._set_stages(stages)
+        return stage
+
+    def __setitem__(self, index, stage) -> None:
+        stages = list(self.stages)
+        stages[index] = stage
+        self._set_stages(stages)
+
+    def __delitem__(self, index) -> None:
+        stages = list(self.stages)
+        del stages[index]
+        self._set_stages(stages)
+
+    def __iter__(self):
+        return iter(list(self.stages))
 
     def _group(self) -> list:
         """Runs of consecutive Pedalboard plugins become one Pedalboard (one native call)."""
@@ -172,12 +270,11 @@ class StarChain(PedalboardConvention):
         full length, aligned (made of the streaming calls below plus ``drain``, so a one-shot
         render equals a streamed one exactly). ``reset=False``: streaming, aligned, so early
         calls return fewer samples while latencies fill. NaN/Inf input becomes silence."""
-        check_buffer_size(buffer_size)
-        x = np.asarray(x, np.float32)
+        buffer_size = check_buffer_size(buffer_size)
+        x = as_float_pcm(x, "audio")
         if x.ndim != 2:
             raise ValueError(f"audio must be (channels, samples), got shape {x.shape}")
-        if not np.isfinite(x).all():
-            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        x = self._guard_input(x)
         if not reset:
             return self._stream(x, sample_rate, buffer_size)
         self.reset()
@@ -186,6 +283,16 @@ class StarChain(PedalboardConvention):
                                               sample_rate, buffer_size)], axis=1)
         self.reset()
         return np.ascontiguousarray(out[:, :x.shape[1]])
+
+    def _guard_input(self, x: np.ndarray) -> np.ndarray:
+        """The streaming guard at the chain's entry (NaN/Inf -> 0, |x| clamped to 1e4), so one
+        bad block poisons neither a Pedalboard plugin's state nor a STAR stage; warned once."""
+        x, fixed = clean_block(x)
+        if fixed:
+            if self.__dict__.get("_guard") is None:
+                self._guard = OnceWarner("StarChain")
+            self._guard.report(fixed)
+        return x
 
     def _stream(self, x, sample_rate, buffer_size) -> np.ndarray:
         for segment in self._segments:  # StarEffects and _PedalboardSegments
@@ -229,9 +336,12 @@ class StarChain(PedalboardConvention):
                     raise ValueError("not a call")
                 args = [ast.literal_eval(a) for a in node.args]
                 params = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-            except (SyntaxError, ValueError) as exc:
+            except (SyntaxError, ValueError, TypeError) as exc:
                 raise ConfigError(f"{where}: write it as Name(param=value, ...) with literal "
                                   f"values ({exc})") from None
+            except (RecursionError, MemoryError):  # e.g. a 3000-deep expression
+                raise ConfigError(f"{where}: expression too deeply nested; write plain "
+                                  "literal values") from None
             if None in params:
                 raise ConfigError(f"{where}: **arguments are not allowed")
             entry = {"type": node.func.id, "params": params}
@@ -241,7 +351,8 @@ class StarChain(PedalboardConvention):
                                       "e.g. plugin(\"/path/Effect.vst3\")")
                 entry = {"type": "plugin", "path": args[0], "params": params}
             elif args:
-                raise ConfigError(f"{where}: use named parameters (param=value)")
+                params = _positional_to_named(node.func.id, args, params, where)
+                entry["params"] = params
             if node.func.id.lower() == "star":
                 entry = {"type": "star", "preset": params.pop("preset", None),
                          "texture": params.pop("texture_file", None),
@@ -253,6 +364,9 @@ class StarChain(PedalboardConvention):
 
     @classmethod
     def from_dict(cls, data: dict, model="default", backend: str = "auto") -> "StarChain":
+        if not isinstance(data, dict):
+            raise ConfigError(f"chain data must be an object with a 'stages' list, got "
+                              f"{type(data).__name__}")
         version = data.get("format_version", CHAIN_FORMAT_VERSION)
         if version != CHAIN_FORMAT_VERSION:
             raise ConfigError(f"chain format version {version} is not supported (this version "
@@ -264,9 +378,18 @@ class StarChain(PedalboardConvention):
         loaded_model = None
         out = []
         for i, entry in enumerate(stages):
+            if not isinstance(entry, dict):
+                raise ConfigError(f"chain stage {i + 1} must be an object like "
+                                  f"{{\"type\": \"Gain\", \"params\": {{...}}}}, got "
+                                  f"{type(entry).__name__}")
             kind = str(entry.get("type", ""))
-            params = dict(entry.get("params") or {})
             where = f"chain stage {i + 1} ({kind or 'no type'})"
+            params = entry.get("params") or {}
+            if not isinstance(params, dict):
+                raise ConfigError(f"{where}: 'params' must be an object, got "
+                                  f"{type(params).__name__}")
+            params = dict(params)
+            _check_finite_params(params, where)
             if kind.lower() == "star":
                 if loaded_model is None:  # one model (and one ONNX export) for all STAR stages
                     from .engine import _load

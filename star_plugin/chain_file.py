@@ -8,8 +8,6 @@ and is aligned with it, like a one-shot ``chain(audio, sr)``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -19,6 +17,10 @@ from .errors import AudioFileError
 
 CHUNK = 65536  # frames read per step: memory is a few of these, whatever the file's length
 _BIT_DEPTHS = {"int8": 16, "int16": 16, "int24": 24, "int32": 24, "float32": 32, "float64": 32}
+
+
+class _NonFiniteOutput(Exception):
+    """A chain stage produced NaN/Inf (carries the count)."""
 
 
 def _open_input(path: Path):
@@ -44,37 +46,66 @@ def _open_output(temp: str, rate: float, channels: int, bit_depth: int, final: P
     raise AudioFileError(f"cannot write '{final}': {errors[-1]}")
 
 
+def _available_frames(path: Path, declared: int) -> int:
+    """Frames really in the file: a truncated WAV (data chunk shorter than its header says)
+    is read by Pedalboard as zeros up to the declared length, so ask libsndfile and the WAV
+    header instead, and warn as ``star recon`` does."""
+    import warnings
+
+    from .audio import TruncatedAudioWarning, _wav_truncation
+
+    available = declared
+    trunc = _wav_truncation(path, path.stat().st_size)
+    if trunc is not None:
+        available = min(available, trunc[1])
+    else:
+        try:
+            import soundfile as sf
+
+            available = min(available, sf.info(str(path)).frames)
+        except Exception:  # a format libsndfile cannot open: trust Pedalboard
+            pass
+    if available < declared:
+        warnings.warn(f"audio file '{path}' is truncated or corrupt: its header declares "
+                      f"{declared} frames but only {available} are there; using those (not "
+                      "padding with silence)", TruncatedAudioWarning, stacklevel=3)
+    return available
+
+
 def process_file(chain, input_path, output_path, buffer_size: int = 8192,
                  progress: Optional[Callable[[int, int], None]] = None) -> dict:
     """``chain`` (a ``StarChain``, ``StarEffect`` or Pedalboard plugin) over a file.
 
     Returns facts about the run: frames, sample_rate, channels, seconds. ``progress(done,
-    total)`` is called after every chunk."""
+    total)`` is called after every chunk. The output is written to a temporary file of our
+    own naming beside it (mode from the umask) and renamed into place; temporaries left by a
+    killed earlier run are removed. A chain that produces NaN/Inf is refused, nothing is
+    written."""
+    from .atomic import atomic_path, refuse_overwriting_input
     from .chain import StarChain
+    from .effects import check_buffer_size
 
+    buffer_size = check_buffer_size(buffer_size)
     if not isinstance(chain, StarChain):
         chain = StarChain([chain])
     src, dst = Path(input_path), Path(output_path)
     if dst.exists() and dst.is_dir():
         raise AudioFileError(f"output '{dst}' is a directory")
-    if dst.resolve() == src.resolve():
-        raise AudioFileError(f"output '{dst}' is the input file; choose another name")
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    refuse_overwriting_input(dst, [src], "output")
     reader = _open_input(src)
     with reader:
-        rate, channels, total = reader.samplerate, reader.num_channels, reader.frames
+        rate, channels = reader.samplerate, reader.num_channels
+        total = _available_frames(src, reader.frames)
         depth = _BIT_DEPTHS.get(str(reader.file_dtype), 24)
-        fd, temp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
-        os.close(fd)
-        try:
-            with _open_output(temp, rate, channels, depth, dst) as writer:
+        with atomic_path(dst, suffix=dst.suffix) as temp:
+            with _open_output(str(temp), rate, channels, depth, dst) as writer:
                 chain.reset()
-                written = _stream(chain, reader, writer, rate, channels, total, buffer_size,
-                                  progress)
-            os.replace(temp, dst)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+                try:
+                    written = _stream(chain, reader, writer, rate, channels, total,
+                                      buffer_size, progress)
+                except _NonFiniteOutput as exc:
+                    raise AudioFileError(f"the chain produced {exc.args[0]} NaN/Inf samples "
+                                         f"from '{src}'; '{dst}' was not written") from None
     return {"frames": written, "sample_rate": rate, "channels": channels,
             "seconds": written / rate}
 
@@ -100,7 +131,11 @@ def _stream(chain, reader, writer, rate, channels, total, buffer_size, progress)
 
 
 def _write(writer, block: np.ndarray, room: int) -> int:
+    """Write at most ``room`` samples; NaN/Inf from a stage is refused (as ``morph``,
+    ``stream`` and ``recon`` refuse), never written as a silent all-NaN file."""
     block = np.asarray(block, np.float32)
+    if not np.isfinite(block).all():
+        raise _NonFiniteOutput(int(np.count_nonzero(~np.isfinite(block))))
     if block.ndim == 1:
         block = block[None]
     block = block[:, :max(room, 0)]

@@ -18,12 +18,14 @@ effect, so ``chain.StarChain`` is the container that mixes the two.
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import numpy as np
 
 from .engine import MAX_BLOCK, StreamingEngine, _load, resolve_backend
 from .errors import ConfigError
+from .guard import MAX_BUFFER_SIZE
 from .morph import MorphParams
 
 
@@ -48,10 +50,15 @@ def from_channels_first(x: np.ndarray, layout: str) -> np.ndarray:
     return x if layout == "channels-first" else np.ascontiguousarray(x.T)
 
 
-def check_buffer_size(buffer_size) -> int:
-    if not isinstance(buffer_size, int) or buffer_size < 1:
-        raise ConfigError(f"buffer_size must be a positive integer, got {buffer_size!r}")
-    return buffer_size
+
+
+def check_buffer_size(buffer_size, name: str = "buffer_size") -> int:
+    """An integer in 1..MAX_BUFFER_SIZE, checked before anything reaches Pedalboard."""
+    if isinstance(buffer_size, bool) or not isinstance(buffer_size, (int, np.integer)) \
+            or not 1 <= buffer_size <= MAX_BUFFER_SIZE:
+        raise ConfigError(f"{name} must be an integer in 1..{MAX_BUFFER_SIZE}, "
+                          f"got {buffer_size!r}")
+    return int(buffer_size)
 
 
 class PedalboardConvention:
@@ -78,7 +85,8 @@ class StarEffect(PedalboardConvention):
 
     ``model``: bundled name, model directory, ``StarVAE`` or ``OnnxVAE``; ``preset``: a
     morph preset name or file (its parameters are the starting point, ``params`` overrides);
-    ``texture``: the source latent (``Latent``, array or tensor) for the texture amounts.
+    ``texture``: the source for the texture amounts: a ``Latent``, array or tensor, or an
+    audio file path (encoded once, here; it used to be accepted and crash on the first call).
     """
 
     def __init__(self, model="default", params: Optional[MorphParams] = None, texture=None,
@@ -92,8 +100,13 @@ class StarEffect(PedalboardConvention):
         # Load (and for ONNX, export) once: the engines made per sample rate share it.
         self.model, _ = _load(model, backend)
         self.params = (params or MorphParams()).validate()
-        self.texture, self.backend, self.preset = texture, backend, preset
         self.texture_file: Optional[str] = None  # where the texture came from, if a file
+        if isinstance(texture, (str, os.PathLike)):  # a file: encoded now, not on the first call
+            from .morph import texture_from_file
+
+            self.texture_file = os.fspath(texture)
+            texture = texture_from_file(self.model, texture)
+        self.texture, self.backend, self.preset = texture, backend, preset
         self.texture_prompt: Optional[str] = None  # ... or the prompt that generated it
         self.generator: Optional[str] = None
         self._engine: Optional[StreamingEngine] = None
@@ -102,7 +115,8 @@ class StarEffect(PedalboardConvention):
     def __repr__(self) -> str:
         p = self.params
         return (f"StarEffect(structure={p.structure}, texture={p.texture}, "
-                f"temperature={p.temperature}, mode={p.mode!r}, backend={self.backend!r})")
+                f"temperature={p.temperature}, mode={p.mode!r}, mix={p.mix}, "
+                f"output_gain_db={p.output_gain_db}, backend={self.backend!r})")
 
     @property
     def engine(self) -> Optional[StreamingEngine]:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, StreamingError
+from .guard import OnceWarner, as_float_pcm, clean_block
 from .morph import LatentMorph, MorphParams
 from .streaming import drop_leading
 
@@ -169,6 +170,20 @@ def _load(model, backend: str):
     return model, lambda batch: _OnnxCore(model, batch)
 
 
+def _check_host_rate(sample_rate, default: int) -> int:
+    """A whole number of Hz in 8000..384000 (None: the model's rate); 44100.5 is refused,
+    not truncated."""
+    if sample_rate is None:
+        return int(default)
+    ok = (not isinstance(sample_rate, bool) and isinstance(sample_rate, (int, float, np.integer,
+                                                                          np.floating))
+          and math.isfinite(sample_rate) and float(sample_rate).is_integer())
+    if not ok or not 8000 <= int(sample_rate) <= 384000:
+        raise ConfigError(f"sample_rate must be a whole number of Hz in 8000..384000, "
+                          f"got {sample_rate!r}")
+    return int(sample_rate)
+
+
 class StreamingEngine:
     """Real-time STAR processing of (channels, n) float32 blocks at any host rate."""
 
@@ -179,10 +194,8 @@ class StreamingEngine:
         self.model, make_core = _load(model, self.backend)
         m = self.model
         self.model_rate = int(m.sample_rate)
-        self.sample_rate = int(sample_rate or self.model_rate)
-        if not 8000 <= self.sample_rate <= 384000:
-            raise ConfigError(f"sample_rate must be in 8000..384000 Hz, got {sample_rate}")
-        if not isinstance(channels, int) or channels < 1:
+        self.sample_rate = _check_host_rate(sample_rate, self.model_rate)
+        if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
             raise ConfigError(f"channels must be a positive integer, got {channels!r}")
         self.channels = channels
         model_channels = int(getattr(m, "audio_channels", None) or m.config.audio_channels)
@@ -197,6 +210,7 @@ class StreamingEngine:
         self.morph = LatentMorph(self.latent_channels, self.structure_channels,
                                  self.model_rate / self.hop, params, texture)
         self.resample_quality = resample_quality
+        self._guard = OnceWarner("StreamingEngine.process")
         self.latency_samples = self._measure_latency()
         self.reset()
 
@@ -250,10 +264,19 @@ class StreamingEngine:
         self._fifo = SampleFIFO(self.channels, self.latency_samples + 2 * MAX_BLOCK,
                                 primed=self.latency_samples)
         self.underruns = 0  # blocks the chain could not fill (never, if the latency is right)
+        self._dry = SampleFIFO(self.channels, self.latency_samples + 2 * MAX_BLOCK,
+                               primed=self.latency_samples)
+        p = self.morph.params
+        self._mix_gains = np.array([p.mix * p.output_gain, (1.0 - p.mix) * p.output_gain],
+                                   np.float32)
 
     # ----------------------------------------------------------------- processing
     def _check_block(self, block) -> np.ndarray:
-        x = np.asarray(block, dtype=np.float32)
+        """The host block as (channels, n) float32, past the streaming guard: integer PCM
+        scaled to [-1, 1], NaN/Inf -> 0, |x| clamped to 1e4 (``star_plugin.guard``), so one
+        bad block never poisons the model state. Counted in ``sanitized_samples``; warned
+        once per engine."""
+        x = as_float_pcm(block)
         if x.ndim == 1 and self.channels == 1:
             x = x[None]
         if x.ndim != 2 or x.shape[0] != self.channels:
@@ -262,9 +285,15 @@ class StreamingEngine:
         if x.shape[1] > MAX_BLOCK:
             raise ValueError(f"block has {x.shape[1]} samples; the engine takes at most "
                              f"{MAX_BLOCK} per call")
-        if not np.isfinite(x).all():
-            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        x, fixed = clean_block(x)
+        if fixed:
+            self._guard.report(fixed)
         return x
+
+    @property
+    def sanitized_samples(self) -> int:
+        """Samples the guard replaced (NaN/Inf) or clamped (|x| > 1e4) since construction."""
+        return self._guard.fixed
 
     def _model_block(self, x: np.ndarray) -> np.ndarray:
         """Model-rate (channels, m) -> aligned model-rate output (channels, k)."""
@@ -282,6 +311,7 @@ class StreamingEngine:
         n = x.shape[1]
         if n == 0:
             return x.copy()
+        dry = x
         if self._rs_in is not None:
             x = self._rs_in.resample_chunk(np.ascontiguousarray(x.T)).T
         y = self._model_block(x) if x.shape[1] else np.zeros((self.channels, 0), np.float32)
@@ -291,7 +321,25 @@ class StreamingEngine:
         out, short = self._fifo.pop(n)
         if short:
             self.underruns += 1
-        return out
+        return self._mix_output(out, dry)
+
+    def _mix_output(self, wet: np.ndarray, dry: np.ndarray) -> np.ndarray:
+        """Dry/wet ``mix`` and ``output_gain_db`` (MorphParams). The dry signal comes out of
+        its own FIFO, delayed by ``latency_samples`` like the wet one, so they line up. A
+        parameter change ramps linearly over the block (no click)."""
+        self._dry.push(dry)
+        delayed, _ = self._dry.pop(wet.shape[1])
+        params = self.morph.params
+        target = np.array([params.mix * params.output_gain,
+                           (1.0 - params.mix) * params.output_gain], np.float32)
+        if np.array_equal(target, self._mix_gains):
+            if target[0] == 1.0 and target[1] == 0.0:
+                return wet
+            return target[0] * wet + target[1] * delayed
+        ramp = np.linspace(0.0, 1.0, wet.shape[1] + 1, dtype=np.float32)[1:]
+        gains = self._mix_gains[:, None] + (target - self._mix_gains)[:, None] * ramp
+        self._mix_gains = target
+        return (gains[0] * wet + gains[1] * delayed).astype(np.float32)
 
 
 def render_offline(model, audio: np.ndarray, sample_rate: int,
@@ -303,10 +351,11 @@ def render_offline(model, audio: np.ndarray, sample_rate: int,
     import soxr
 
     model = _named_model(model)
-    x = np.asarray(audio, dtype=np.float32)
+    x = as_float_pcm(audio, "audio")
     if x.ndim != 2:
         raise ValueError(f"audio must be (channels, samples), got shape {tuple(x.shape)}")
-    x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+    x, _ = clean_block(x)  # the engine's guard, so that bounce == real time
+    audio_in = x
     channels, n = x.shape
     rate = model.sample_rate
     if sample_rate != rate:
@@ -323,4 +372,9 @@ def render_offline(model, audio: np.ndarray, sample_rate: int,
     y = y[:, :n]
     if y.shape[1] < n:
         y = np.pad(y, ((0, 0), (0, n - y.shape[1])))
+    params = morph.params  # dry/wet and output gain, as the engine applies them
+    wet, dry = np.float32(params.mix * params.output_gain), np.float32(
+        (1.0 - params.mix) * params.output_gain)
+    if wet != 1.0 or dry != 0.0:
+        y = wet * y + dry * audio_in
     return np.ascontiguousarray(y, dtype=np.float32)

@@ -75,11 +75,50 @@ def read_json(path: Path, error=ModelFileError):
         raise error(f"'{path}' is not valid JSON ({exc}); the file is corrupt") from None
 
 
+#: Keys a stored model config must hold: their dataclass defaults are not what any trained
+#: model used (structure_channels is chosen from the measured KL profile, DESIGN.md).
+REQUIRED_CONFIG_KEYS = ("structure_channels", "latent_channels", "sample_rate")
+
+
+def _check_stored_config(data, path: Path) -> None:
+    """Refuse a stored config that would load silently wrong: a required key missing (the
+    default would stand in for the trained value), or a value of the wrong JSON type
+    (``"sample_rate": "44100"``, ``"causal": 1``)."""
+    import dataclasses
+
+    if not isinstance(data, dict):
+        return  # VAEConfig.from_dict says what is wrong
+    missing = [k for k in REQUIRED_CONFIG_KEYS if k not in data]
+    if missing:
+        raise ModelFileError(f"'{path}': missing {', '.join(missing)} (the trained model's "
+                             "values must be stored; a default would load silently wrong)")
+    defaults = {f.name: f.default for f in dataclasses.fields(VAEConfig)
+                if f.default is not dataclasses.MISSING}
+    for key, default in defaults.items():
+        if key not in data:
+            continue
+        value = data[key]
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:
+            ok = True
+        if not ok:
+            raise ModelFileError(f"'{path}': {key} must be a JSON {type(default).__name__}, "
+                                 f"got {value!r}")
+
+
 def read_config(directory: Path) -> VAEConfig:
     path = directory / CONFIG_FILE
     if not path.is_file():
         raise ModelFileError(f"model directory '{directory}' has no {CONFIG_FILE}")
     data = read_json(path)
+    _check_stored_config(data, path)
     try:
         return VAEConfig.from_dict(data)
     except ConfigError as exc:

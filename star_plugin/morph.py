@@ -38,6 +38,11 @@ NOISE_FRAMES = 4096
 RUNNING_STATS_S = 2.0  # time constant of the input statistics in 'match' mode
 
 
+def _is_number(value) -> bool:
+    """A real number; True/False are refused (``texture=True`` is a mistake, not 1.0)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclass
 class MorphParams:
     """What a sound designer sets (and a preset stores)."""
@@ -48,6 +53,13 @@ class MorphParams:
     mode: str = "loop"
     gains: List[float] = field(default_factory=list)  # per latent channel; empty = all 1
     seed: int = 0
+    mix: float = 1.0            # dry/wet: 0 = the input (delayed like the output), 1 = STAR only
+    output_gain_db: float = 0.0  # applied after the mix, -60..+24 dB
+
+    @property
+    def output_gain(self) -> float:
+        """``output_gain_db`` as a linear factor."""
+        return 10.0 ** (self.output_gain_db / 20.0)
 
     def validate(self, channels: Optional[int] = None) -> "MorphParams":
         def need(ok, msg):
@@ -56,19 +68,25 @@ class MorphParams:
 
         for name in ("structure", "texture"):
             value = getattr(self, name)
-            need(isinstance(value, (int, float)) and 0.0 <= value <= 1.0,
+            need(_is_number(value) and 0.0 <= value <= 1.0,
                  f"'{name}' must be a number in 0..1, got {value!r}")
-        need(isinstance(self.temperature, (int, float)) and 0.0 <= self.temperature <= 4.0,
+        need(_is_number(self.temperature) and 0.0 <= self.temperature <= 4.0,
              f"'temperature' must be a number in 0..4, got {self.temperature!r}")
+        need(_is_number(self.mix) and 0.0 <= self.mix <= 1.0,
+             f"'mix' must be a number in 0..1 (dry..wet), got {self.mix!r}")
+        need(_is_number(self.output_gain_db) and -60.0 <= self.output_gain_db <= 24.0,
+             f"'output_gain_db' must be a number in -60..24, got {self.output_gain_db!r}")
         need(self.mode in MODES, f"'mode' must be one of {', '.join(MODES)}, got {self.mode!r}")
-        need(isinstance(self.gains, list) and all(isinstance(g, (int, float)) and
-                                                  math.isfinite(g) for g in self.gains),
+        need(isinstance(self.gains, list) and all(_is_number(g) and math.isfinite(g)
+                                                  for g in self.gains),
              f"'gains' must be a list of numbers, got {self.gains!r}")
         if channels is not None and self.gains:
             need(len(self.gains) == channels,
                  f"'gains' has {len(self.gains)} values but the model has {channels} latent "
                  "channels")
-        need(isinstance(self.seed, int), f"'seed' must be an integer, got {self.seed!r}")
+        need(isinstance(self.seed, int) and not isinstance(self.seed, bool)
+             and 0 <= self.seed < 2 ** 63,
+             f"'seed' must be an integer in 0..2**63-1, got {self.seed!r}")
         return self
 
     @classmethod

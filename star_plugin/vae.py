@@ -197,6 +197,17 @@ class StarVAE(nn.Module):
 
     # ------------------------------------------------------------------ offline
     def _check_audio(self, x: torch.Tensor, name: str = "audio") -> None:
+        """Say clearly what the model takes: a float32 torch tensor (batch, channels, samples)."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a float32 torch.Tensor (batch, "
+                            f"{self.config.audio_channels}, samples), got {type(x).__name__}; "
+                            "numpy: torch.from_numpy(x.astype('float32')) (integer PCM: divide "
+                            "by 32768 first), or use star_plugin.convert.to_model_batch")
+        weights = next(self.parameters(), None)
+        if not x.is_floating_point() or (weights is not None and x.dtype != weights.dtype):
+            want = weights.dtype if weights is not None else torch.float32
+            raise TypeError(f"{name} must be {want} like the model's weights, got {x.dtype}; "
+                            f"use x.to({want}) (integer PCM: scale to [-1, 1] first)")
         if x.dim() != 3 or x.shape[1] != self.config.audio_channels:
             raise ValueError(f"{name} must be (batch, {self.config.audio_channels}, samples), "
                              f"got shape {tuple(x.shape)}")
@@ -227,6 +238,10 @@ class StarVAE(nn.Module):
         if isinstance(z, Latent):
             num_samples = z.num_samples if num_samples is None else num_samples
             z = z.mean
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"latent must be a Latent or a float torch.Tensor (batch, "
+                            f"{self.config.latent_channels}, frames), got {type(z).__name__}; "
+                            "numpy: torch.from_numpy(z.astype('float32'))")
         if z.dim() != 3 or z.shape[1] != self.config.latent_channels:
             raise ValueError(f"latent must be (batch, {self.config.latent_channels}, frames), "
                              f"got shape {tuple(z.shape)}")
@@ -266,12 +281,29 @@ class StarVAE(nn.Module):
         }
 
     def stream_posterior(self, block: torch.Tensor, state: dict):
-        """Audio block (any length) -> (mean, logsigma, state) of every hop it completes."""
+        """Audio block (any length) -> (mean, logsigma, state) of every hop it completes.
+
+        The block passes the streaming guard first (``star_plugin.guard``): NaN/Inf -> 0 and
+        |x| clamped to 1e4, so one bad block cannot poison the state; warned once per model."""
+        block = self._guard_block(block)
         buffer = torch.cat([state["input"], block], dim=-1)
         whole = buffer.shape[-1] // self.hop * self.hop
         stats, enc_state = self.encoder.step(buffer[..., :whole], state["encoder"])
         mean, logsigma = split_posterior(stats)
         return mean, logsigma, {**state, "input": buffer[..., whole:], "encoder": enc_state}
+
+    def _guard_block(self, block: torch.Tensor) -> torch.Tensor:
+        """NaN/Inf and out-of-range samples fixed at the streaming boundary, warned once."""
+        from .guard import OnceWarner, clean_tensor
+
+        block, fixed = clean_tensor(block)
+        if fixed:
+            warner = self.__dict__.get("_stream_warner")
+            if warner is None:
+                warner = OnceWarner(f"model '{self.config.name}' stream")
+                self.__dict__["_stream_warner"] = warner
+            warner.report(fixed)
+        return block
 
     def stream_encode(self, block: torch.Tensor, state: dict) -> Tuple[torch.Tensor, dict]:
         """Audio block (any length) -> the latent means of every hop it completes."""

@@ -144,7 +144,8 @@ def test_chain_sanitises_nan_and_handles_tiny_blocks(model):
     ("Reverb(rooom_size=0.3)", "unknown parameter 'rooom_size'"),
     ("Reverb(room_size=5.0)", "room_size=5.0 is not accepted"),
     ("Reverb(room_size=0.3", "write it as Name"),
-    ("Gain(3)", "named parameters"),
+    ("Gain(3, 4)", "2 positional values but it takes 1"),  # Gain(3) is Pedalboard's form
+    ("star(0.5)", "named parameters"),
     ("Gain(gain_db=os.system('x'))", "literal"),
     ("plugin()", "plugin file"),
     ("plugin('/no/such/Effect.vst3')", "cannot load plugin file '/no/such/Effect.vst3'"),
@@ -278,5 +279,48 @@ def test_cli_chain_saves_and_reuses_the_chain(tmp_path, capsys):
     assert "unknown effect 'Foo'" in capsys.readouterr().err
     assert main(["chain", str(src), "-o", str(tmp_path / "d.flac"), "--chain", "Gain()",
                  "--buffer-size", "0"]) == 2
-    assert "buffer_size must be a positive integer" in capsys.readouterr().err
+    assert "--buffer-size/--block: must be an integer in 1..65536, got 0" in \
+        capsys.readouterr().err
     assert not (tmp_path / "d.flac").exists()
+
+
+def test_positional_arguments_like_pedalboard():
+    chain = StarChain.from_spec("Gain(6) | HighpassFilter(80) | Reverb(0.3, damping=0.2)")
+    assert chain[0].gain_db == 6.0 and chain[1].cutoff_frequency_hz == 80.0
+    assert chain[2].room_size == pytest.approx(0.3) and chain[2].damping == pytest.approx(0.2)
+    for bad, message in [("Gain(6, 7)", "takes 1"), ("Gain(6, gain_db=3)", "both"),
+                         ("star(0.5)", "named parameters")]:
+        with pytest.raises(ConfigError, match=message):
+            StarChain.from_spec(bad)
+
+
+def test_star_chain_is_a_mutable_list_with_pedalboards_methods(model):
+    """pedalboard.Pedalboard cannot hold a Python effect, so StarChain has its list methods;
+    after each change it processes exactly like a chain built with those stages."""
+    x = _signal(n=6000)
+    fx = StarEffect(model, PARAMS, backend="torch")
+    chain = StarChain([pb.Gain(gain_db=-3)])
+    chain.append(fx)
+    chain.insert(0, pb.HighpassFilter(cutoff_frequency_hz=100))
+    chain.append(pb.Reverb(room_size=0.2))
+    assert [type(s).__name__ for s in chain] == ["HighpassFilter", "Gain", "StarEffect", "Reverb"]
+    removed = chain.pop(1)
+    assert isinstance(removed, pb.Gain) and len(chain) == 3
+    chain[2] = pb.Gain(gain_db=2)
+    del chain[0]
+    chain.remove(fx)
+    chain.append(fx)
+    expected = StarChain([pb.Gain(gain_db=2), StarEffect(model, PARAMS, backend="torch")])
+    np.testing.assert_allclose(chain(x, RATE), expected(x, RATE), atol=TOL)
+    with pytest.raises(ConfigError, match="stage 3 is a str"):
+        chain.append("Reverb")
+    assert len(chain) == 2
+
+
+def test_star_effect_takes_a_texture_file(model, tmp_path):
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, _signal(1, 8000).T, 16000)
+    fx = StarEffect(model, MorphParams(texture=1.0), texture=str(ref), backend="torch")
+    assert fx.texture_file == str(ref)
+    y = fx(_signal(1, 4000)[0], 16000)
+    assert y.shape == (4000,) and np.isfinite(y).all()

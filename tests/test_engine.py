@@ -155,3 +155,28 @@ def test_parameter_automation_is_click_free():
     assert np.abs(automated - steady).max() > 1e-3  # the automation did change the sound
     own = max(np.abs(np.diff(steady)).max(), np.abs(np.diff(x)).max())
     assert np.abs(np.diff(automated)).max() <= 1.5 * own
+
+
+def test_dry_wet_mix_and_output_gain_line_up_with_the_latency():
+    """mix=0 gives the input delayed by exactly latency_samples; mix and gain combine the
+    aligned dry and wet signals; the offline bounce applies the same rule."""
+    model = tiny_model()
+    rng = np.random.default_rng(9)
+    x = (0.2 * rng.standard_normal((2, 4096))).astype(np.float32)
+
+    def stream(params):
+        engine = StreamingEngine(model, 16000, 2, backend="torch", params=params)
+        y = np.concatenate([engine.process(x[:, i:i + 300]) for i in range(0, 4096, 300)], 1)
+        return y, engine.latency_samples
+
+    dry, lat = stream(MorphParams(mix=0.0))
+    np.testing.assert_array_equal(dry[:, lat:], x[:, :4096 - lat])
+    wet, _ = stream(MorphParams())
+    half, _ = stream(MorphParams(mix=0.5, output_gain_db=-6.0))
+    gain = 10 ** (-6 / 20)
+    np.testing.assert_allclose(half, gain * (0.5 * wet + 0.5 * dry), atol=1e-6)
+    bounce = render_offline(model, x, 16000, MorphParams(mix=0.5, output_gain_db=-6.0))
+    np.testing.assert_allclose(bounce[:, :4096 - lat], half[:, lat:], atol=1e-4)
+    for bad in (dict(mix=1.5), dict(mix=True), dict(output_gain_db=100.0)):
+        with pytest.raises(ConfigError):
+            MorphParams(**bad).validate()

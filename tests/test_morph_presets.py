@@ -78,5 +78,6 @@ def test_morph_and_stream_cli(tmp_path, saved_tiny_model):
     assert np.abs(morphed - original).max() > 1e-2  # the morph changed the sound
     assert np.abs(morphed - streamed).max() <= 1e-4  # bounce == real time, through the CLI
     bad = _run("morph", str(tmp_path / "content.wav"), "-o", str(tmp_path / "x.wav"),
-               "--amount", "3", "--model", str(directory))
+               "--texture", str(tmp_path / "texture.wav"), "--amount", "3",
+               "--model", str(directory))
     assert bad.returncode == 2 and "'texture' must be a number in 0..1" in bad.stderr

@@ -306,6 +306,49 @@ def test_preset_save_load_round_trip_and_undo(qtbot, window, tmp_path):
     assert panel.state()["texture"] == saved_state["texture"]
 
 
+def _edit_action(window, prefix):
+    edit = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Edit")
+    return next(a for a in edit.actions() if a.text().startswith(prefix))
+
+
+def test_undo_redo_through_the_edit_menu_and_ctrl_z(qtbot, window):
+    """The actions used to be garbage-collected: an Edit menu without them, a dead Ctrl+Z."""
+    import gc
+
+    from PyQt6.QtWidgets import QApplication
+
+    gc.collect()
+    slider = window.morph_panel.texture.slider
+    start = slider.value()
+    slider.setValue(start // 2 + 7)
+    changed = slider.value()
+    _edit_action(window, "&Undo").trigger()
+    assert slider.value() == start
+    _edit_action(window, "&Redo").trigger()
+    assert slider.value() == changed
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    qtbot.keyClick(window.morph_panel, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert slider.value() == start
+    qtbot.keyClick(window.morph_panel, Qt.Key.Key_Z,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert slider.value() == changed
+
+
+def test_mix_and_output_gain_controls(qtbot, window):
+    panel = window.morph_panel
+    assert panel.params().mix == 1.0 and panel.params().output_gain_db == 0.0
+    panel.mix.set_value(0.4)
+    panel.output_gain.set_value(-6.0)
+    params = panel.params()
+    assert params.mix == pytest.approx(0.4) and params.output_gain_db == pytest.approx(-6.0)
+    _edit_action(window, "&Undo").trigger()
+    assert panel.params().output_gain_db == 0.0 and panel.params().mix == pytest.approx(0.4)
+    panel.apply_state({k: v for k, v in panel.state().items()
+                       if k not in ("mix", "output_gain_db")})  # an older preset
+    assert panel.params().mix == 1.0
+
+
 def test_bad_presets_give_dialogs(qtbot, window, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

@@ -59,7 +59,7 @@ def integrate(velocity: Callable, z0: torch.Tensor, steps: int, solver: str = "m
     """Solve dz/dt = v(z, t) from t=0 (noise) to t=1 (data) in ``steps`` uniform steps."""
     if solver not in SOLVERS:
         raise ConfigError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if not isinstance(steps, int) or not 1 <= steps <= 1000:
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000:
         raise ConfigError(f"steps must be an integer in 1..1000, got {steps!r}")
     z = z0
     dt = 1.0 / steps

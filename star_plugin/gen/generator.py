@@ -46,6 +46,9 @@ class Generator:
         if not math.isfinite(seconds) or seconds <= 0 or seconds > self.max_seconds:
             raise ConfigError(f"seconds must be in (0, {self.max_seconds:.1f}] for this "
                               f"generator, got {seconds}")
+        if int(round(seconds * self.vae.sample_rate)) < 1:  # would write a 0-sample file
+            raise ConfigError(f"seconds must be at least one sample (1/{self.vae.sample_rate} "
+                              f"s), got {seconds}")
         # enough frames that the decoder's output (less its synthesis delay) covers them
         samples = int(round(seconds * self.vae.sample_rate)) + self.vae.synthesis_delay
         frames = max(1, -(-samples // self.vae.hop))
@@ -72,6 +75,8 @@ class Generator:
             raise ConfigError(f"cfg must be in 0..20, got {cfg}")
         if solver not in SOLVERS:
             raise ConfigError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 63:
+            raise ConfigError(f"seed must be an integer in 0..2**63-1, got {seed!r}")
         frames = self.frames_for(seconds)
         states, mask = self.text.encode([p for p in prompts for _ in range(variations)])
         g = torch.Generator().manual_seed(int(seed))
