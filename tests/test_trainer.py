@@ -198,3 +198,16 @@ def test_init_from_a_different_architecture_is_refused(tiny_corpus, tmp_path):
     config = tiny_train_config(tiny_corpus, steps=1, init_from=str(first), model=model)
     with pytest.raises(ConfigError, match="init_from.*hidden"):
         Trainer(config, tmp_path / "two")
+
+
+def test_partial_init_takes_the_matching_weights_of_another_architecture(tiny_corpus, tmp_path):
+    """A v2 model (ConvNeXt decoder, phase-vocoder head) starts from a v1 model's encoder:
+    every tensor whose name and shape match is taken, the rest keep their initialisation."""
+    first = Trainer(tiny_train_config(tiny_corpus, steps=1), tmp_path / "one").fit()
+    model = dict(TINY_TRAIN_MODEL, decoder_blocks=1, head="phase-vocoder")
+    trainer = Trainer(tiny_train_config(tiny_corpus, steps=1, init_from=str(first),
+                                        init_strict=False, model=model), tmp_path / "two")
+    source, mine = weights(first), trainer.model.state_dict()
+    encoder = [k for k in source if k.startswith("encoder.")]
+    assert encoder and all(torch.equal(source[k], mine[k]) for k in encoder)
+    assert any(k not in source for k in mine)  # the new decoder's own layers

@@ -55,8 +55,9 @@ class LossConfig:
     inst_freq: float = 0.0     # phase-derivative distances (star_plugin.phase_loss)
     group_delay: float = 0.0
     kl_warmup_steps: int = 1000
-    # rate control: scale the whole beta field (its shape kept) so that the KL rate tracks
-    # this many bits/s; None keeps the betas as configured
+    # rate control: scale the whole beta field (its shape kept) so that the fitted rate (KL
+    # against a Gaussian fitted to the batch's latents) tracks this many bits/s; None keeps
+    # the betas as configured
     rate_target_bps: Optional[float] = None
     rate_control_speed: float = 0.003    # change of log(scale) per step, at most
 
@@ -94,6 +95,8 @@ class TrainConfig:
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     init_from: Optional[str] = None          # a model directory to start from (second stage)
+    init_strict: bool = True                 # false: take only the weights whose names and
+                                             # shapes match (e.g. a v1 encoder for a v2 model)
     checkpoint_minutes: float = 3.0
     checkpoint_steps: Optional[int] = None   # also checkpoint every N steps (tests, short runs)
     log_every: int = 10

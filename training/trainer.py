@@ -32,7 +32,7 @@ from star_plugin.errors import ConfigError
 from star_plugin.metrics import stft_and_mel_distances
 from star_plugin.model_io import save_vae
 from star_plugin.phase_loss import phase_derivative_distances
-from star_plugin.star_loss import StarRegularizer, rate_bits_per_second
+from star_plugin.star_loss import StarRegularizer, kl_to_fitted_gaussian, rate_bits_per_second
 from star_plugin.vae import StarVAE
 
 from .dataset import ClipPool
@@ -44,7 +44,7 @@ from .train_config import TrainConfig, apply_overrides
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "inst_freq", "group_delay",
-              "kl_nats_per_frame", "rate_bps", "kl_weight", "kl_scale", "adv",
+              "kl_nats_per_frame", "rate_bps", "fitted_rate_bps", "kl_weight", "kl_scale", "adv",
               "feature_matching", "disc", "grad_norm"]
 
 
@@ -144,9 +144,21 @@ class Trainer:
             self.evaluator = Evaluator(val, e.clips, e.seconds, e.audio_samples, self.out)
 
     def _init_from(self, model_dir) -> None:
-        """Start from a trained model's weights (e.g. stage 1 for the adversarial stage 2)."""
+        """Start from a trained model's weights (e.g. stage 1 for the adversarial stage 2); with
+        ``init_strict: false`` only the weights whose names and shapes match are taken."""
         from star_plugin.model_io import load_vae
         source = load_vae(model_dir)
+        if not self.config.init_strict:
+            mine_state = self.model.state_dict()
+            taken = {k: v for k, v in source.state_dict().items()
+                     if k in mine_state and mine_state[k].shape == v.shape}
+            if not taken:
+                raise ConfigError(f"init_from '{model_dir}': no weight matches this model")
+            self.model.load_state_dict(taken, strict=False)
+            if self.ctx.main:
+                print(f"init_from '{model_dir}': {len(taken)} of {len(mine_state)} tensors "
+                      f"taken", file=sys.stderr)
+            return
         mine, theirs = self.vae_config.to_dict(), source.config.to_dict()
         differ = [k for k in mine if k not in ("name", "star", "scan_backend")
                   and mine[k] != theirs.get(k)]
@@ -224,9 +236,14 @@ class Trainer:
         kl, kl_stats = self.regularizer(mu.float(), logsigma.float(), weight=kl_weight)
         loss = loss + kl
         rate = rate_bits_per_second(kl_stats["kl_per_channel"], self.model.latent_rate)
-        self._control_rate(rate)
-        row.update(kl_nats_per_frame=kl_stats["kl_total"], rate_bps=rate, kl_weight=kl_weight,
-                   kl_scale=math.exp(self.log_kl_scale))
+        # what the latents really carry: KL against a Gaussian fitted to this batch's latents
+        # (the KL to N(0, 1) also counts constant offsets of the cheap structure channels)
+        fitted = rate_bits_per_second(kl_to_fitted_gaussian(mu.detach().float(),
+                                                            logsigma.detach().float()),
+                                      self.model.latent_rate)
+        self._control_rate(fitted)
+        row.update(kl_nats_per_frame=kl_stats["kl_total"], rate_bps=rate, fitted_rate_bps=fitted,
+                   kl_weight=kl_weight, kl_scale=math.exp(self.log_kl_scale))
         adv = cfg.adversarial
         if self.disc is not None and self.step >= adv.start_step:
             with self._autocast():
@@ -265,7 +282,7 @@ class Trainer:
         return row
 
     def _control_rate(self, rate: float) -> None:
-        """Nudge the beta field's scale towards the target rate (a bounded multiplicative step:
+        """Nudge the beta field's scale towards the target fitted rate (a bounded multiplicative step:
         one noisy batch cannot swing it). Every rank sees its own batch; the scale is part of
         the checkpoint, so resume continues it."""
         target = self.config.loss.rate_target_bps
