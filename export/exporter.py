@@ -136,8 +136,10 @@ def _finish_graph(raw: bytes, kind: str, body: str, metadata: Dict[str, object])
     return proto.SerializeToString()
 
 
-def export_model(model: StarVAE, out_dir, scan_body: str = "auto", stream: bool = True) -> dict:
-    """Write the graphs and ``manifest.json`` into ``out_dir``; returns the manifest."""
+def export_model(model: StarVAE, out_dir, scan_body: str = "auto", stream: bool = True,
+                 progress=None) -> dict:
+    """Write the graphs and ``manifest.json`` into ``out_dir``; returns the manifest.
+    ``progress(kind)``, if given, is called after each graph is written."""
     require_onnx()
     model = copy.deepcopy(model).float().cpu().eval()  # the caller's model stays as it was
     cfg, hop = model.config, model.hop
@@ -158,6 +160,8 @@ def export_model(model: StarVAE, out_dir, scan_body: str = "auto", stream: bool 
                         "scan_body": body, "bytes": len(data)}
         if states is not None:
             graphs[kind]["states"] = states
+        if progress is not None:
+            progress(kind)
 
     with torch.no_grad():
         write("encoder", EncoderGraph(model), (torch.randn(1, ch, 3 * hop + 5) * 0.1,),

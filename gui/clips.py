@@ -145,7 +145,7 @@ def render_morph(model, content: Clip, texture: Optional[Clip], params: MorphPar
     source = texture_latent(model, texture) if texture is not None else None
     if progress:
         progress(1, 3)
-    y = render_offline(model, x, rate, params, source)
+    y = render_offline(model, x, rate, params, texture_source=source)
     if progress:
         progress(2, 3)
     if after:

@@ -370,7 +370,8 @@ class StudioWindow(QMainWindow):
 
         texture = self.clip_by_id(self.morph_panel.texture_source.clip_id())
         star = {"type": "star", "preset": None, "params": self.morph_panel.state(),
-                "texture": str(texture.path) if texture is not None and texture.path else None,
+                "texture_source": (str(texture.path) if texture is not None and texture.path
+                                   else None),
                 "texture_prompt": None, "generator": None}
         chain = self.chain_panel.state()
         data = {"format_version": CHAIN_FORMAT_VERSION,
@@ -383,7 +384,8 @@ class StudioWindow(QMainWindow):
         if texture is not None and not texture.path:  # a generated or rendered clip
             self.show_info("Chain saved without its texture", f"'{texture.name}' is not a file, "
                            "so the chain refers to no texture source. Export the clip "
-                           "(Ctrl+E) and set the star stage's \"texture\" to that file.")
+                           "(Ctrl+E) and set the star stage's \"texture_source\" to that "
+                           "file.")
         return saved
 
     def _save_chain_dialog(self) -> None:
@@ -527,7 +529,7 @@ class StudioWindow(QMainWindow):
         model = self._need_model()
         texture = self.clip_by_id(self.morph_panel.texture_source.clip_id())
         source = texture_latent(model, texture) if texture is not None else None
-        star = StarEffect(model, self.morph_panel.params(), texture=source)
+        star = StarEffect(model, self.morph_panel.params(), texture_source=source)
         chain = self.chain_panel.state()
         return StarChain(list(build_chain(chain["before"]).stages) + [star] +
                          list(build_chain(chain["after"]).stages))

@@ -10,7 +10,7 @@ from PyQt6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLa
                              QProgressBar, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
 from star_plugin.errors import StarError
-from star_plugin.morph import MODES, MorphParams
+from star_plugin.morph import MODES, MorphParams, rename_legacy_keys
 from star_plugin.morph_presets import MorphPreset, list_presets, load_preset, save_preset
 
 from .undo import UndoableState
@@ -131,11 +131,12 @@ class MorphPanel(QWidget, UndoableState):
         form.addRow("Content (A)", self.content)
         form.addRow("Texture from", self.texture_source)
 
-        self.structure = _AmountSlider(1.0, 100)
-        self.structure.setToolTip("0: keep the content's structure; 1: take the texture "
-                                  "source's structure (pitch, rhythm)")
-        self.texture = _AmountSlider(1.0, 100)
-        self.texture.setToolTip("0: keep the content's texture; 1: take the source's texture")
+        self.structure_amount = _AmountSlider(1.0, 100)
+        self.structure_amount.setToolTip("0: keep the content's structure; 1: take the texture "
+                                         "source's structure (pitch, rhythm)")
+        self.texture_amount = _AmountSlider(1.0, 100)
+        self.texture_amount.setToolTip("0: keep the content's texture; 1: take the texture "
+                                       "source's texture")
         self.temperature = _AmountSlider(4.0, 100)
         self.temperature.setToolTip("resample the texture channels around the posterior")
         self.mix = _AmountSlider(1.0, 100)
@@ -148,8 +149,8 @@ class MorphPanel(QWidget, UndoableState):
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1)
         params = QGroupBox("Morph")
         pform = QFormLayout(params)
-        pform.addRow("Structure", self.structure)
-        pform.addRow("Texture", self.texture)
+        pform.addRow("Structure amount", self.structure_amount)
+        pform.addRow("Texture amount", self.texture_amount)
         pform.addRow("Temperature", self.temperature)
         pform.addRow("Mode", self.mode)
         pform.addRow("Seed", self.seed)
@@ -188,9 +189,10 @@ class MorphPanel(QWidget, UndoableState):
         layout.addStretch(1)
 
         self._gains: list = []  # per-channel gains come from presets; no control of their own
-        self.apply_state(MorphParams(texture=0.8).to_dict())
+        self.apply_state(MorphParams(texture_amount=0.8).to_dict())
         self.init_undo(undo_stack)
-        for key, widget in (("structure", self.structure), ("texture", self.texture),
+        for key, widget in (("structure_amount", self.structure_amount),
+                            ("texture_amount", self.texture_amount),
                             ("temperature", self.temperature), ("mix", self.mix),
                             ("output_gain_db", self.output_gain)):
             widget.slider.valueChanged.connect(lambda _, k=key: self.changed(k))
@@ -199,14 +201,18 @@ class MorphPanel(QWidget, UndoableState):
 
     # ----------------------------------------------------------------- parameters
     def state(self) -> dict:
-        return {"structure": self.structure.value(), "texture": self.texture.value(),
+        return {"structure_amount": self.structure_amount.value(),
+                "texture_amount": self.texture_amount.value(),
                 "temperature": self.temperature.value(), "mode": self.mode.currentData(),
                 "seed": self.seed.value(), "gains": list(self._gains),
                 "mix": self.mix.value(), "output_gain_db": self.output_gain.value()}
 
     def apply_state(self, state: dict) -> None:
-        self.structure.set_value(float(state["structure"]))
-        self.texture.set_value(float(state["texture"]))
+        """Show ``state`` (MorphParams fields); settings saved by an earlier version, with
+        ``structure``/``texture`` for the amounts, load the same."""
+        state = rename_legacy_keys(state, "morph panel state")
+        self.structure_amount.set_value(float(state["structure_amount"]))
+        self.texture_amount.set_value(float(state["texture_amount"]))
         self.temperature.set_value(float(state["temperature"]))
         self.mode.setCurrentIndex(max(0, self.mode.findData(state["mode"])))
         self.seed.setValue(int(state["seed"]))

@@ -289,8 +289,11 @@ def cmd_export(args):
     if out.exists() and not out.is_dir():
         raise StarError(f"-o/--output '{out}' is an existing file; export writes a directory")
     model = _load_model(args.model)
-    manifest = export_model(model, args.output, scan_body=args.scan_body,
-                            stream=not args.offline_only)
+    graphs = 4 if model.config.causal and not args.offline_only else 2
+    with _progress(graphs, "export", "graph") as bar:
+        manifest = export_model(model, args.output, scan_body=args.scan_body,
+                                stream=not args.offline_only,
+                                progress=lambda kind: (bar.set_postfix_str(kind), bar.update()))
     scan = manifest["scan_op"]
     print(f"exported '{args.model}' to {args.output}/ (ONNX opset {manifest['opset']}, "
           f"{scan['domain']}::{scan['name']} bodies: offline '{scan['offline_body']}', "
@@ -311,7 +314,8 @@ def _morph_params(args):
     from .morph_presets import load_preset
 
     params = load_preset(args.preset).params if args.preset else MorphParams()
-    changes = {k: v for k, v in (("structure", args.structure), ("texture", args.amount),
+    changes = {k: v for k, v in (("structure_amount", args.structure_amount),
+                                 ("texture_amount", args.texture_amount),
                                  ("temperature", args.temperature), ("mode", args.mode),
                                  ("mix", args.mix), ("output_gain_db", args.output_gain_db),
                                  ("seed", args.seed)) if v is not None}
@@ -321,7 +325,7 @@ def _morph_params(args):
 def _texture_latent(model, args):
     """The texture source of a morph: an audio file's latent, a generated one, or none."""
     if args.texture_file and args.texture_prompt:
-        raise StarError("give --texture or --texture-prompt, not both")
+        raise StarError("give --texture-source or --texture-prompt, not both")
     if args.texture_prompt is not None and not args.texture_prompt.strip():
         raise StarError("--texture-prompt is empty; describe the texture, e.g. "
                         "--texture-prompt \"a band of pink noise\"")
@@ -338,7 +342,8 @@ def _texture_latent(model, args):
 
 
 def _add_morph_arguments(p):
-    p.add_argument("--texture", dest="texture_file", help="texture source audio file")
+    p.add_argument("--texture-source", "--texture", dest="texture_file", metavar="FILE",
+                   help="texture source: an audio file (--texture is short for it)")
     p.add_argument("--texture-prompt", metavar="PROMPT",
                    help="generate the texture source with STAR-Gen from this prompt")
     p.add_argument("--generator", default="default",
@@ -347,9 +352,12 @@ def _add_morph_arguments(p):
                    help="length of the generated texture source (default 4, or the "
                    "generator's longest)")
     p.add_argument("--preset", help="bundled preset name or preset file (star presets list)")
-    p.add_argument("--structure", type=float, help="0..1: how much of the source's structure")
-    p.add_argument("--texture-amount", "--amount", dest="amount", type=float,
-                   help="0..1: how much of the source's texture (MorphParams.texture)")
+    p.add_argument("--structure-amount", "--structure", dest="structure_amount", type=float,
+                   metavar="A", help="0..1: how much of the source's structure "
+                   "(MorphParams.structure_amount; default: the preset's, else 0)")
+    p.add_argument("--texture-amount", "--amount", dest="texture_amount", type=float,
+                   metavar="A", help="0..1: how much of the source's texture "
+                   "(MorphParams.texture_amount; default: the preset's, else 1)")
     p.add_argument("--temperature", type=float, help="0..4: resample the texture channels")
     p.add_argument("--mix", type=float, help="0..1 dry/wet: 0 the input, 1 STAR only "
                    "(default: the preset's, else 1)")
@@ -380,7 +388,8 @@ def cmd_morph(args):
     from .engine import render_offline
 
     if not (args.texture_file or args.texture_prompt is not None):
-        raise StarError("morph needs a texture source: --texture REF.wav or --texture-prompt "
+        raise StarError("morph needs a texture source: --texture-source REF.wav or "
+                        "--texture-prompt "
                         "\"PROMPT\" (without one it would only reconstruct the input; use "
                         "`star recon` for that)")
     _refuse_input_as_output(args, args.texture_file)
@@ -392,12 +401,13 @@ def cmd_morph(args):
         raise StarError(f"'{args.input}' has no samples (a valid but empty file)")
     audio = _guarded(audio, args.input)
     texture = _texture_latent(model, args)
-    out = render_offline(model, audio, rate, params, texture)
+    out = render_offline(model, audio, rate, params, texture_source=texture)
     write_audio(args.output, _finite_or_error(out, f"'{args.input}'"), rate,
                 subtype=args.subtype)
     print(f"{args.input} -> {args.output}  ({audio.shape[0]} ch, {rate} Hz, "
-          f"{audio.shape[1] / rate:.2f} s; structure {params.structure}, texture "
-          f"{params.texture}, temperature {params.temperature}, mode {params.mode})")
+          f"{audio.shape[1] / rate:.2f} s; structure amount {params.structure_amount}, "
+          f"texture amount {params.texture_amount}, temperature {params.temperature}, "
+          f"mode {params.mode})")
 
 
 def cmd_stream(args):
@@ -424,7 +434,7 @@ def cmd_stream(args):
     model = _load_model(args.model)
     texture = _texture_latent(model, args)
     engine = StreamingEngine(model, host_rate, audio.shape[0], backend=args.backend,
-                             params=_morph_params(args), texture=texture)
+                             params=_morph_params(args), texture_source=texture)
     lat = engine.latency_samples
     padded = np.concatenate([audio, np.zeros((audio.shape[0], lat), np.float32)], axis=1)
     outs, times = [], []
@@ -518,8 +528,9 @@ def cmd_presets_list(args):
 
     for preset in list_presets():
         p = preset.params
-        print(f"{preset.name:<18} structure {p.structure:.1f}  texture {p.texture:.1f}  "
-              f"temp {p.temperature:.1f}  {p.mode:<5}  {preset.description}")
+        print(f"{preset.name:<18} structure_amount {p.structure_amount:.1f}  texture_amount "
+              f"{p.texture_amount:.1f}  temp {p.temperature:.1f}  {p.mode:<5}  mix "
+              f"{p.mix:.1f}  {p.output_gain_db:+.1f} dB  {preset.description}")
 
 
 def cmd_bench_speed(args):
@@ -620,7 +631,8 @@ def cmd_generate(args):
 
 def cmd_demo(args):
     from .demo import run_demo
-    run_demo(args.output, model_name=args.model)
+    run_demo(args.output, model_name=args.model,
+             progress=lambda total: _progress(total, "demo", "step"))
 
 
 def cmd_studio(args):

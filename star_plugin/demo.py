@@ -7,6 +7,7 @@ to the output directory and prints the metrics. Runs offline on the CPU in well 
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -70,14 +71,14 @@ def _generation(out: Path, model_name: str, model) -> list:
     try:
         _, meta = read_generator("default")
         if meta["vae"] != model_name:
-            print(f"\n(no generation: the bundled generator belongs to model '{meta['vae']}')")
+            _say(f"\n(no generation: the bundled generator belongs to model '{meta['vae']}')")
             return []
         gen = load_generator("default")
     except StarError as exc:  # no bundled generator, or no text encoder
-        print(f"\n(no generation: {exc})")
+        _say(f"\n(no generation: {exc})")
         return []
     rows = []
-    print()
+    _say()
     for prompt in GEN_PROMPTS:
         t0 = time.perf_counter()
         latent = gen.generate_latent(prompt, 4.0, seed=0)
@@ -87,37 +88,51 @@ def _generation(out: Path, model_name: str, model) -> list:
         target = out / f"generated-{_slug(prompt)}.wav"
         write_audio(target, audio, gen.sample_rate)
         rows.append((f"generated: {prompt}", audio, latent.mean[0].numpy()))
-        print(f"generate: '{prompt}' -> {target}  (4.0 s in {elapsed:.1f} s)")
+        _say(f"generate: '{prompt}' -> {target}  (4.0 s in {elapsed:.1f} s)")
     speech = _examples().get("speech")
     if speech is not None:
         texture = texture_from_prompt(GEN_TEXTURE_PROMPT, model_name, "default", seed=1)
         audio, rate = read_audio(speech)
-        morphed = render_offline(model, audio, rate, MorphParams(texture=1.0), texture)
+        morphed = render_offline(model, audio, rate, MorphParams(texture_amount=1.0),
+                                 texture_source=texture)
         target = out / "speech+generated-texture.wav"
         write_audio(target, morphed, rate)
-        print(f"morph: speech with the texture of '{GEN_TEXTURE_PROMPT}' -> {target}")
+        _say(f"morph: speech with the texture of '{GEN_TEXTURE_PROMPT}' -> {target}")
     return rows
+
+
+def _say(text: str = "") -> None:
+    """Print a line above the progress bar (tqdm.write redraws the bar below it)."""
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stdout)
 
 
 def _slug(text: str) -> str:
     return "-".join("".join(c if c.isalnum() else " " for c in text.lower()).split()[:6])
 
 
-def run_demo(output="star-demo", model_name="default") -> dict:
+def run_demo(output="star-demo", model_name="default", progress=None) -> dict:
+    """Reconstruct, swap, generate and plot; ``progress(total)`` may return a tqdm-like bar
+    (``update``, ``close``) that counts the demo's steps."""
     start = time.perf_counter()
     model = load_vae(model_name)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"model '{model_name}': {model.config.family}+{model.config.backbone}, "
+    _say(f"model '{model_name}': {model.config.family}+{model.config.backbone}, "
           f"{model.sample_rate} Hz, latent {model.config.latent_channels} ch @ "
           f"{model.latent_rate:.1f} Hz (structure {model.config.structure_channels}), "
           f"latency {1000 * model.latency_samples / model.sample_rate:.1f} ms")
     latents, rows, metrics = {}, [], {}
     with torch.no_grad():  # warm-up, so that the timings below are steady-state
         model.reconstruct(torch.zeros(1, model.config.audio_channels, 4 * model.hop))
-    print(f"\n{'clip':<16} {'seconds':>7} {'SI-SDR dB':>9} {'mel dist':>9} {'STFT dist':>9} "
+    _say(f"\n{'clip':<16} {'seconds':>7} {'SI-SDR dB':>9} {'mel dist':>9} {'STFT dist':>9} "
           f"{'x real time':>11}")
-    for name, path in _examples().items():
+    examples = _examples()
+    swaps = sum(2 for a, b in SWAP_PAIRS if a in examples and b in examples)
+    bar = progress(len(examples) + swaps + 2) if progress else None
+    step = bar.update if bar is not None else (lambda n=1: None)
+    for name, path in examples.items():
         audio, rate = read_audio(path)
         batch, layout = to_model_batch(audio, rate, model.sample_rate, model.config.audio_channels)
         t0 = time.perf_counter()
@@ -137,10 +152,11 @@ def run_demo(output="star-demo", model_name="default") -> dict:
         latents[name] = (latent, layout)
         rows += [(f"{name} (input)", audio, latent.mean[0].numpy()),
                  (f"{name} (reconstruction)", recon, latent.mean[0].numpy())]
-        print(f"{name:<16} {seconds:>7.2f} {row['si_sdr_db']:>9.2f} {row['mel_distance']:>9.3f} "
+        _say(f"{name:<16} {seconds:>7.2f} {row['si_sdr_db']:>9.2f} {row['mel_distance']:>9.3f} "
               f"{row['stft_distance']:>9.3f} "
               f"{row['realtime_x']:>10.1f}x")
-    print()
+        step()
+    _say()
     for a, b in SWAP_PAIRS:
         if a not in latents or b not in latents:
             continue
@@ -153,10 +169,15 @@ def run_demo(output="star-demo", model_name="default") -> dict:
             write_audio(target, audio, layout.sample_rate)
             rows.append((f"structure of {first} + texture of {second}", audio,
                          swapped.mean[0].numpy()))
-            print(f"swap: structure of {first} + texture of {second} -> {target}")
+            _say(f"swap: structure of {first} + texture of {second} -> {target}")
+            step()
     rows += _generation(out, model_name, model)
+    step()
     picture = out / "demo.png"
     _plot(rows, model, picture)
-    print(f"\nwrote {len(list(out.glob('*.wav')))} WAV files and {picture} "
+    step()
+    if bar is not None:
+        bar.close()
+    _say(f"\nwrote {len(list(out.glob('*.wav')))} WAV files and {picture} "
           f"in {time.perf_counter() - start:.1f} s")
     return metrics

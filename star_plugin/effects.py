@@ -26,7 +26,7 @@ import numpy as np
 from .engine import MAX_BLOCK, StreamingEngine, _load, resolve_backend
 from .errors import ConfigError
 from .guard import MAX_BUFFER_SIZE
-from .morph import MorphParams
+from .morph import MorphParams, rename_legacy_keys, resolve_texture_source
 
 
 def to_channels_first(audio) -> "tuple[np.ndarray, str]":
@@ -85,12 +85,15 @@ class StarEffect(PedalboardConvention):
 
     ``model``: bundled name, model directory, ``StarVAE`` or ``OnnxVAE``; ``preset``: a
     morph preset name or file (its parameters are the starting point, ``params`` overrides);
-    ``texture``: the source for the texture amounts: a ``Latent``, array or tensor, or an
-    audio file path (encoded once, here; it used to be accepted and crash on the first call).
+    ``texture_source``: what the texture amounts move towards: an audio file path, audio
+    (numpy/torch, 1-D or (channels, samples); at ``texture_sample_rate``, default the
+    model's), an ``(audio, rate)`` pair, or a ``Latent``; encoded once, here.
+    ``texture=`` is its deprecated name (an array there means latent frames, as it did).
     """
 
-    def __init__(self, model="default", params: Optional[MorphParams] = None, texture=None,
-                 preset: Optional[str] = None, backend: str = "auto"):
+    def __init__(self, model="default", params: Optional[MorphParams] = None,
+                 texture_source=None, preset: Optional[str] = None, backend: str = "auto", *,
+                 texture_sample_rate: Optional[int] = None, texture=None):
         if preset is not None:
             from .morph_presets import load_preset
 
@@ -100,30 +103,42 @@ class StarEffect(PedalboardConvention):
         # Load (and for ONNX, export) once: the engines made per sample rate share it.
         self.model, _ = _load(model, backend)
         self.params = (params or MorphParams()).validate()
-        self.texture_file: Optional[str] = None  # where the texture came from, if a file
-        if isinstance(texture, (str, os.PathLike)):  # a file: encoded now, not on the first call
-            from .morph import texture_from_file
-
-            self.texture_file = os.fspath(texture)
-            texture = texture_from_file(self.model, texture)
-        self.texture, self.backend, self.preset = texture, backend, preset
+        # where the texture came from, if a file (a chain saves it as its texture_source)
+        source = texture_source if texture is None else texture
+        self.texture_file: Optional[str] = (os.fspath(source) if isinstance(
+            source, (str, os.PathLike)) else None)
+        self.texture_source = resolve_texture_source(self.model, texture_source, texture,
+                                                     texture_sample_rate, "StarEffect")
+        self.backend, self.preset = backend, preset
         self.texture_prompt: Optional[str] = None  # ... or the prompt that generated it
         self.generator: Optional[str] = None
         self._engine: Optional[StreamingEngine] = None
         self._pending_skip = 0  # latency samples still to drop from the stream's start
 
+    @property
+    def texture(self):
+        """Deprecated: ``texture_source`` (the encoded source latent)."""
+        import warnings
+
+        warnings.warn("StarEffect.texture is deprecated, use texture_source",
+                      DeprecationWarning, stacklevel=2)
+        return self.texture_source
+
     def __repr__(self) -> str:
         p = self.params
-        return (f"StarEffect(structure={p.structure}, texture={p.texture}, "
-                f"temperature={p.temperature}, mode={p.mode!r}, mix={p.mix}, "
-                f"output_gain_db={p.output_gain_db}, backend={self.backend!r})")
+        return (f"StarEffect(structure_amount={p.structure_amount}, "
+                f"texture_amount={p.texture_amount}, temperature={p.temperature}, "
+                f"mode={p.mode!r}, mix={p.mix}, output_gain_db={p.output_gain_db}, "
+                f"backend={self.backend!r})")
 
     @property
     def engine(self) -> Optional[StreamingEngine]:
         return self._engine
 
     def set(self, **changes) -> None:
-        """Change morph parameters; smoothed if audio is streaming through."""
+        """Change morph parameters; smoothed if audio is streaming through. The old names
+        ``structure``/``texture`` work, with a DeprecationWarning."""
+        changes = rename_legacy_keys(changes, "StarEffect.set()", warn=True)
         self.params = MorphParams.from_dict({**self.params.to_dict(), **changes})
         if self._engine is not None:
             self._engine.morph.set(**changes)
@@ -138,7 +153,7 @@ class StarEffect(PedalboardConvention):
         e = self._engine
         if e is None or e.sample_rate != rate or e.channels != channels:
             e = StreamingEngine(self.model, rate, channels, backend=self.backend,
-                                params=self.params, texture=self.texture)
+                                params=self.params, texture_source=self.texture_source)
             self._engine = e
             self._pending_skip = e.latency_samples
         return e

@@ -33,12 +33,19 @@ import torch
 
 from .errors import ConfigError, StreamingError
 from .guard import OnceWarner, as_float_pcm, clean_block
-from .morph import LatentMorph, MorphParams
+from .morph import (LatentMorph, MorphParams, resolve_texture_source,
+                    texture_source_latent)
 from .streaming import drop_leading
 
 BACKENDS = ("auto", "onnx", "torch")
 MAX_BLOCK = 8192
-RESAMPLE_QUALITY = "HQ"
+# soxr's linear-phase "LQ" recipe: its streaming lag is a quarter of "HQ"'s (44.1 <-> 48 kHz:
+# 10.7 vs 37.6 ms there and back) with aliasing still at -111 dB and a flat passband to
+# 16 kHz; it rolls off above (-3.6 dB at 18 kHz), where the model's output holds ~0.1% of its
+# energy. Minimum/intermediate phase saves little lag and shifts the phase, so the wet signal
+# would no longer line up with the dry one (docs/ENGINE.md, "Latency per host rate").
+RESAMPLE_QUALITY = "LQ"
+RESAMPLE_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 LATENCY_PROBE_S = 3.0  # how long the resamplers are replayed to find their worst lag
 
 
@@ -184,13 +191,28 @@ def _check_host_rate(sample_rate, default: int) -> int:
     return int(sample_rate)
 
 
+def _check_quality(quality) -> str:
+    """One of soxr's recipes (linear phase), by name."""
+    if not isinstance(quality, str) or quality.upper() not in RESAMPLE_QUALITIES:
+        raise ConfigError(f"resample_quality must be one of {', '.join(RESAMPLE_QUALITIES)}, "
+                          f"got {quality!r}")
+    return quality.upper()
+
+
 class StreamingEngine:
-    """Real-time STAR processing of (channels, n) float32 blocks at any host rate."""
+    """Real-time STAR processing of (channels, n) float32 blocks at any host rate.
+
+    ``texture_source``: what the texture amounts move towards: an audio file path, audio
+    (numpy/torch, 1-D or (channels, samples)) at the host rate, an ``(audio, rate)`` pair, or
+    a ``Latent``; encoded once, here. ``texture=`` (latent frames) is its deprecated name.
+    """
 
     def __init__(self, model="default", sample_rate: Optional[int] = None, channels: int = 1,
-                 backend: str = "auto", params: Optional[MorphParams] = None, texture=None,
-                 resample_quality: str = RESAMPLE_QUALITY):
+                 backend: str = "auto", params: Optional[MorphParams] = None,
+                 texture_source=None, resample_quality: str = RESAMPLE_QUALITY, *,
+                 texture=None):
         self.backend = resolve_backend(backend)
+        self.resample_quality = _check_quality(resample_quality)
         self.model, make_core = _load(model, self.backend)
         m = self.model
         self.model_rate = int(m.sample_rate)
@@ -207,12 +229,19 @@ class StreamingEngine:
         self.latent_channels = int(getattr(m, "latent_channels", 0) or m.config.latent_channels)
         self.structure_channels = int(m.structure_channels)
         self.core = make_core(channels)
+        source = resolve_texture_source(m, texture_source, texture, self.sample_rate,
+                                        "StreamingEngine")
         self.morph = LatentMorph(self.latent_channels, self.structure_channels,
-                                 self.model_rate / self.hop, params, texture)
-        self.resample_quality = resample_quality
+                                 self.model_rate / self.hop, params, source)
         self._guard = OnceWarner("StreamingEngine.process")
         self.latency_samples = self._measure_latency()
         self.reset()
+
+    def set_texture_source(self, texture_source) -> None:
+        """Swap the texture source (a path, audio at the host rate, an (audio, rate) pair or
+        a Latent); it is encoded here, so call it off the audio thread. The swap is atomic."""
+        self.morph.set_source(texture_source_latent(self.model, texture_source,
+                                                    self.sample_rate))
 
     # ----------------------------------------------------------------- set-up
     def _resamplers(self):
@@ -228,32 +257,33 @@ class StreamingEngine:
     def _measure_latency(self) -> int:
         """The most the chain's output can lag its input, in host samples.
 
-        Without resampling that is the model's own latency. With it, an upper bound: the
-        input resampler's worst lag (replayed in chunks of ``probe`` samples over a few
-        seconds: emission depends only on sample counts, and within a chunk the lag can grow
-        by at most the chunk), plus the model's latency, plus the output resampler's worst lag
-        when fed whole hops, rounded up."""
+        Without resampling that is the model's own latency. With it, the whole chain is
+        replayed on silence for a few seconds, counting samples only (emission depends only
+        on sample counts): host chunks of ``probe`` samples into the input resampler, the
+        model's hop framing (it emits ``hop`` aligned samples per completed hop, minus its
+        synthesis delay: at most ``model.latency_samples`` behind), the output resampler. The
+        worst lag seen, plus ``probe`` (within a chunk the lag grows by at most the chunk).
+        Replaying the chain rather than adding each stage's worst lag counts once the time a
+        resampler holds samples back while the model waits for the rest of a hop anyway."""
         model_latency = int(self.model.latency_samples)
         rs_in, rs_out = self._resamplers()
         if rs_in is None:
             return model_latency
-        ratio = self.sample_rate / self.model_rate  # host samples per model sample
-        probe = 8
+        probe, hop = 8, self.hop
+        held_back = model_latency - (hop - 1)  # model samples behind the last whole hop
         zeros = np.zeros((probe, self.channels), np.float32)
-        fed = emitted = 0
-        in_lag = 0.0
+        fed = out = at_model = done = 0
+        worst = 0
         for _ in range(int(LATENCY_PROBE_S * self.sample_rate) // probe):
-            emitted += rs_in.resample_chunk(zeros).shape[0]
             fed += probe
-            in_lag = max(in_lag, fed - emitted * ratio)
-        hop_zeros = np.zeros((self.hop, self.channels), np.float32)
-        fed = emitted = 0
-        out_lag = 0.0
-        for _ in range(int(LATENCY_PROBE_S * self.model_rate) // self.hop + 1):
-            emitted += rs_out.resample_chunk(hop_zeros).shape[0]
-            fed += self.hop
-            out_lag = max(out_lag, fed * ratio - emitted)
-        return int(math.ceil(in_lag + probe + model_latency * ratio + out_lag)) + 1
+            at_model += rs_in.resample_chunk(zeros).shape[0]
+            ready = max(0, at_model // hop * hop - held_back)
+            if ready > done:
+                out += rs_out.resample_chunk(np.zeros((ready - done, self.channels),
+                                                      np.float32)).shape[0]
+                done = ready
+            worst = max(worst, fed - out)
+        return worst + probe + 1
 
     def reset(self) -> None:
         """Back to silence: states, resamplers, FIFO and the morph's frame counter."""
@@ -343,13 +373,15 @@ class StreamingEngine:
 
 
 def render_offline(model, audio: np.ndarray, sample_rate: int,
-                   params: Optional[MorphParams] = None, texture=None,
-                   resample_quality: str = RESAMPLE_QUALITY) -> np.ndarray:
+                   params: Optional[MorphParams] = None, texture_source=None,
+                   resample_quality: str = RESAMPLE_QUALITY, *, texture=None) -> np.ndarray:
     """Bounce: the engine's output for a whole (channels, n) signal, computed offline (whole
     file encode, the same frame-by-frame morph, whole decode) and aligned (no latency).
-    Equals ``StreamingEngine.process`` block by block, delayed by ``latency_samples``."""
+    Equals ``StreamingEngine.process`` block by block, delayed by ``latency_samples``.
+    ``texture_source`` as for ``StreamingEngine`` (audio arrays at ``sample_rate``)."""
     import soxr
 
+    resample_quality = _check_quality(resample_quality)
     model = _named_model(model)
     x = as_float_pcm(audio, "audio")
     if x.ndim != 2:
@@ -361,8 +393,10 @@ def render_offline(model, audio: np.ndarray, sample_rate: int,
     if sample_rate != rate:
         x = soxr.resample(x.T, sample_rate, rate, quality=resample_quality).T
     cfg = model.config
+    source = resolve_texture_source(model, texture_source, texture, sample_rate,
+                                    "render_offline")
     morph = LatentMorph(cfg.latent_channels, cfg.structure_channels, rate / model.hop, params,
-                        texture)
+                        source)
     with torch.inference_mode():
         latent = model.encode(torch.from_numpy(np.ascontiguousarray(x[:, None, :])))
         z = morph.apply(latent.mean.numpy(), latent.logsigma.numpy())

@@ -25,7 +25,9 @@ automation never jumps.
 from __future__ import annotations
 
 import math
+import os
 import threading
+import warnings
 from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, List, Optional
 
@@ -38,23 +40,84 @@ NOISE_FRAMES = 4096
 RUNNING_STATS_S = 2.0  # time constant of the input statistics in 'match' mode
 
 
+# Names used before "texture" had one meaning (an amount here, a latent in the engine, a file
+# in the CLI): old presets, chain files and studio settings still load with them.
+LEGACY_KEYS = {"structure": "structure_amount", "texture": "texture_amount"}
+
+
 def _is_number(value) -> bool:
-    """A real number; True/False are refused (``texture=True`` is a mistake, not 1.0)."""
+    """A real number; True/False are refused (``texture_amount=True`` is a mistake, not 1.0)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-@dataclass
-class MorphParams:
-    """What a sound designer sets (and a preset stores)."""
+def rename_legacy_keys(data: Dict, where: str = "morph parameters",
+                       warn: bool = False) -> Dict:
+    """``structure``/``texture`` -> ``structure_amount``/``texture_amount`` (a new dict).
+    Giving both names of one parameter is an error; ``warn`` issues a DeprecationWarning (for
+    Python keywords; files load silently)."""
+    old = [k for k in LEGACY_KEYS if k in data]
+    if not old:
+        return dict(data)
+    both = [k for k in old if LEGACY_KEYS[k] in data]
+    if both:
+        raise ConfigError(f"{where}: give '{LEGACY_KEYS[both[0]]}' or its old name "
+                          f"'{both[0]}', not both")
+    if warn:
+        warnings.warn(", ".join(f"'{k}' is deprecated, use '{LEGACY_KEYS[k]}'" for k in old),
+                      DeprecationWarning, stacklevel=3)
+    return {LEGACY_KEYS.get(k, k): v for k, v in data.items()}
 
-    structure: float = 0.0   # 0: keep the input's structure; 1: take the source's
-    texture: float = 1.0     # 0: keep the input's texture; 1: take the source's
+
+_UNSET = object()
+
+
+@dataclass(init=False)
+class MorphParams:
+    """What a sound designer sets (and a preset stores).
+
+    ``structure_amount``/``texture_amount`` say how much of the texture *source*'s structure
+    and texture replace the input's; the source itself (a file, audio or a ``Latent``) is
+    given to the engine/effect as ``texture_source``. ``MorphParams(texture=...)`` and
+    ``structure=`` still work, with a DeprecationWarning.
+    """
+
+    structure_amount: float = 0.0  # 0: keep the input's structure; 1: take the source's
+    texture_amount: float = 1.0    # 0: keep the input's texture; 1: take the source's
     temperature: float = 0.0  # resample the texture channels around the posterior
     mode: str = "loop"
     gains: List[float] = field(default_factory=list)  # per latent channel; empty = all 1
     seed: int = 0
     mix: float = 1.0            # dry/wet: 0 = the input (delayed like the output), 1 = STAR only
     output_gain_db: float = 0.0  # applied after the mix, -60..+24 dB
+
+    def __init__(self, structure_amount: float = _UNSET, texture_amount: float = _UNSET,
+                 temperature: float = 0.0, mode: str = "loop", gains: Optional[List] = None,
+                 seed: int = 0, mix: float = 1.0, output_gain_db: float = 0.0, *,
+                 structure=_UNSET, texture=_UNSET):
+        # the old keywords map onto the new fields (positional order is unchanged)
+        given = {k: v for k, v in (("structure_amount", structure_amount),
+                                   ("texture_amount", texture_amount), ("structure", structure),
+                                   ("texture", texture)) if v is not _UNSET}
+        given = rename_legacy_keys(given, "MorphParams", warn=True)
+        self.structure_amount = given.get("structure_amount", 0.0)
+        self.texture_amount = given.get("texture_amount", 1.0)
+        self.temperature, self.mode, self.seed = temperature, mode, seed
+        self.gains = [] if gains is None else gains
+        self.mix, self.output_gain_db = mix, output_gain_db
+
+    @property
+    def texture(self) -> float:
+        """Deprecated: ``texture_amount``."""
+        warnings.warn("MorphParams.texture is deprecated, use texture_amount",
+                      DeprecationWarning, stacklevel=2)
+        return self.texture_amount
+
+    @property
+    def structure(self) -> float:
+        """Deprecated: ``structure_amount``."""
+        warnings.warn("MorphParams.structure is deprecated, use structure_amount",
+                      DeprecationWarning, stacklevel=2)
+        return self.structure_amount
 
     @property
     def output_gain(self) -> float:
@@ -66,7 +129,7 @@ class MorphParams:
             if not ok:
                 raise ConfigError(f"morph parameter {msg}")
 
-        for name in ("structure", "texture"):
+        for name in ("structure_amount", "texture_amount"):
             value = getattr(self, name)
             need(_is_number(value) and 0.0 <= value <= 1.0,
                  f"'{name}' must be a number in 0..1, got {value!r}")
@@ -91,8 +154,11 @@ class MorphParams:
 
     @classmethod
     def from_dict(cls, data: Dict) -> "MorphParams":
+        """From a preset's/chain file's ``params`` (the old keys ``structure``/``texture``
+        load as the amounts they were)."""
         if not isinstance(data, dict):
             raise ConfigError(f"morph parameters must be an object, got {type(data).__name__}")
+        data = rename_legacy_keys(data)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -147,7 +213,9 @@ class LatentMorph:
         return self._params
 
     def set(self, **changes) -> None:
-        """Change parameters (thread-safe); numeric ones glide there frame by frame."""
+        """Change parameters (thread-safe); numeric ones glide there frame by frame. The old
+        names ``structure``/``texture`` work, with a DeprecationWarning."""
+        changes = rename_legacy_keys(changes, "set()", warn=True)
         with self._lock:
             merged = {**self._params.to_dict(), **changes}
             params = MorphParams.from_dict(merged).validate(self.channels)
@@ -165,8 +233,8 @@ class LatentMorph:
     def _targets(self, params: MorphParams) -> np.ndarray:
         """Per-channel (mix amount, temperature, gain) targets, shape (3, C)."""
         k = self.structure_channels
-        amount = np.full(self.channels, params.texture, np.float32)
-        amount[:k] = params.structure
+        amount = np.full(self.channels, params.texture_amount, np.float32)
+        amount[:k] = params.structure_amount
         temperature = np.full(self.channels, params.temperature, np.float32)
         temperature[:k] = 0.0
         gains = np.asarray(params.gains or [1.0] * self.channels, np.float32)
@@ -238,6 +306,17 @@ class LatentMorph:
         return z * gain
 
 
+def _encode_mono(model, audio: np.ndarray):
+    """(1, samples) float32 at the model's rate -> its ``Latent`` (a ``StarVAE`` or an
+    ``OnnxVAE``)."""
+    if hasattr(model, "parameters"):  # a torch model
+        import torch
+
+        with torch.inference_mode():
+            return model.encode(torch.from_numpy(np.ascontiguousarray(audio[None])))
+    return model.encode(np.ascontiguousarray(audio[None]))
+
+
 def texture_from_file(model, path):
     """A texture source: the ``Latent`` of an audio file (its channels averaged to mono), for
     a ``StarVAE`` or an ``OnnxVAE``."""
@@ -247,9 +326,90 @@ def texture_from_file(model, path):
     audio, _ = load_for_model(path, int(model.sample_rate), 1)
     if audio.shape[-1] == 0:
         raise AudioFileError(f"texture file '{path}' has no samples")
-    if hasattr(model, "parameters"):  # a torch model
-        import torch
+    return _encode_mono(model, audio)
 
-        with torch.inference_mode():
-            return model.encode(torch.from_numpy(audio[None]))
-    return model.encode(audio[None])
+
+def texture_from_audio(model, audio, sample_rate: int):
+    """A texture source: the ``Latent`` of audio (numpy or torch, 1-D mono or (channels,
+    samples), any float or integer PCM dtype) at ``sample_rate``, averaged to mono."""
+    from .audio import as_channels_first, convert_channels, resample
+    from .guard import as_float_pcm, clean_block
+
+    if hasattr(audio, "detach"):
+        audio = audio.detach().cpu().numpy()
+    try:
+        x = as_channels_first(as_float_pcm(np.asarray(audio), "texture_source"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"texture_source: {exc}") from None
+    if x.shape[1] == 0:
+        raise ConfigError("texture_source audio has no samples")
+    x, _ = clean_block(x)
+    if x.shape[0] != 1:
+        x = convert_channels(x, 1)
+    if int(sample_rate) != int(model.sample_rate):
+        x = resample(x, int(sample_rate), int(model.sample_rate))
+    return _encode_mono(model, x)
+
+
+def texture_source_latent(model, source, sample_rate: Optional[int] = None):
+    """What a ``texture_source`` argument names, as the latent the morph moves towards.
+
+    ``source``: None (no source), an audio file path, a ``Latent`` (used as is), audio as a
+    numpy array or torch tensor, 1-D or (channels, samples), at ``sample_rate`` (the caller's
+    rate; the model's when None), or an ``(audio, rate)`` pair. Encoding happens here, once,
+    never on the audio thread."""
+    from .latent import Latent
+
+    if source is None or isinstance(source, Latent):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        return texture_from_file(model, source)
+    if isinstance(source, tuple) and len(source) == 2:
+        audio, rate = source
+        if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
+            raise ConfigError(f"texture_source (audio, rate): rate must be a positive integer, "
+                              f"got {rate!r}")
+        return texture_from_audio(model, audio, int(rate))
+    if isinstance(source, np.ndarray) or hasattr(source, "detach"):
+        if np.ndim(source) not in (1, 2):
+            raise ConfigError(f"texture_source audio must be 1-D or (channels, samples), got "
+                              f"shape {tuple(np.shape(source))}; pass latent frames as a "
+                              "Latent")
+        return texture_from_audio(model, source, sample_rate or int(model.sample_rate))
+    raise ConfigError(f"texture_source must be a file path, audio (numpy/torch), an (audio, "
+                      f"rate) pair or a Latent, got {type(source).__name__}")
+
+
+def resolve_texture_source(model, texture_source, texture, sample_rate: Optional[int],
+                           where: str):
+    """``texture_source`` as a latent, or the deprecated ``texture=`` keyword in its old
+    meaning (latent frames as an array or tensor; a ``Latent``; a file path), with a
+    DeprecationWarning."""
+    if texture is None:
+        return texture_source_latent(model, texture_source, sample_rate)
+    warnings.warn(f"{where}(texture=...) is deprecated; use texture_source= (a file path, "
+                  "audio, or a Latent)", DeprecationWarning, stacklevel=3)
+    if texture_source is not None:
+        raise ConfigError(f"{where}: give texture_source or the deprecated texture, not both")
+    if isinstance(texture, np.ndarray) or hasattr(texture, "detach"):
+        return latent_from_frames(model, texture)  # latent frames, as 'texture' meant
+    return texture_source_latent(model, texture, sample_rate)
+
+
+def latent_from_frames(model, frames):
+    """Raw latent frames ((C, n) or (1, C, n), numpy or torch) as a ``Latent`` of ``model``
+    (to give made-up or edited frames as a ``texture_source``)."""
+    import torch
+
+    from .latent import Latent
+
+    mean = torch.as_tensor(np.asarray(frames.detach().cpu() if hasattr(frames, "detach")
+                                      else frames, dtype=np.float32))
+    if mean.dim() == 2:
+        mean = mean[None]
+    channels = int(getattr(model, "latent_channels", 0) or model.config.latent_channels)
+    if mean.dim() != 3 or mean.shape[1] != channels or mean.shape[2] == 0:
+        raise ConfigError(f"texture source must be a latent of {channels} channels and at "
+                          f"least 1 frame, got shape {tuple(mean.shape)}")
+    return Latent(mean[:1], None, int(model.structure_channels), int(model.sample_rate),
+                  int(model.hop))

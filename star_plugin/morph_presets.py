@@ -1,10 +1,12 @@
 """Morph presets: versioned JSON files (bundled under ``presets/morph/``, or anywhere).
 
     {"format": "star-morph-preset", "version": 1, "name": "...", "description": "...",
-     "params": {"structure": 0.0, "texture": 1.0, "temperature": 0.0, "mode": "loop", ...}}
+     "params": {"structure_amount": 0.0, "texture_amount": 1.0, "temperature": 0.0,
+                "mode": "loop", "mix": 1.0, "output_gain_db": 0.0, ...}}
 
 ``params`` holds :class:`~star_plugin.morph.MorphParams` fields; unknown fields, wrong types
-and out-of-range values are errors that name the file and the field.
+and out-of-range values are errors that name the file and the field. Presets written before
+the amounts were renamed (``"structure"``, ``"texture"``) load as the same parameters.
 """
 from __future__ import annotations
 

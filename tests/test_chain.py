@@ -24,9 +24,9 @@ from star_plugin.morph import MorphParams
 from conftest import tiny_model
 
 RATE = 44100
-PARAMS = MorphParams(texture=0.6, temperature=0.3, structure=0.1)
-SPEC = ("HighpassFilter(cutoff_frequency_hz=120) | star(texture=0.6, temperature=0.3, "
-        "structure=0.1) | Reverb(room_size=0.3, wet_level=0.2)")
+PARAMS = MorphParams(texture_amount=0.6, temperature=0.3, structure_amount=0.1)
+SPEC = ("HighpassFilter(cutoff_frequency_hz=120) | star(texture_amount=0.6, temperature=0.3, "
+        "structure_amount=0.1) | Reverb(room_size=0.3, wet_level=0.2)")
 TOL = 1e-5  # the same float32 model run in different block sizes
 
 
@@ -116,7 +116,7 @@ def test_pedalboard_only_chain_streams_like_a_one_shot_pedalboard():
 
 
 def test_chain_sanitises_nan_and_handles_tiny_blocks(model):
-    chain = StarChain.from_spec("Gain(gain_db=-3) | star(texture=0.2)", model=model,
+    chain = StarChain.from_spec("Gain(gain_db=-3) | star(texture_amount=0.2)", model=model,
                                 backend="torch")
     x = _signal(n=6000)
     dirty = x.copy()
@@ -150,7 +150,7 @@ def test_chain_sanitises_nan_and_handles_tiny_blocks(model):
     ("plugin()", "plugin file"),
     ("plugin('/no/such/Effect.vst3')", "cannot load plugin file '/no/such/Effect.vst3'"),
     ("Convolution(mix=0.5)", "impulse_response_filename"),
-    ("star(texture=3.0)", "texture"),
+    ("star(texture_amount=3.0)", "texture_amount"),
     ("star(preset='no-such-preset')", "no-such-preset"),
 ])
 def test_bad_chain_specs_get_clear_errors(model, spec, message):
@@ -320,7 +320,8 @@ def test_star_chain_is_a_mutable_list_with_pedalboards_methods(model):
 def test_star_effect_takes_a_texture_file(model, tmp_path):
     ref = tmp_path / "ref.wav"
     sf.write(ref, _signal(1, 8000).T, 16000)
-    fx = StarEffect(model, MorphParams(texture=1.0), texture=str(ref), backend="torch")
+    fx = StarEffect(model, MorphParams(texture_amount=1.0), texture_source=str(ref),
+                    backend="torch")
     assert fx.texture_file == str(ref)
     y = fx(_signal(1, 4000)[0], 16000)
     assert y.shape == (4000,) and np.isfinite(y).all()

@@ -9,9 +9,16 @@ from conftest import tiny_model
 def test_demo_writes_reconstructions_swaps_and_picture(tmp_path, capsys):
     from star_plugin.model_io import save_vae
 
+    import io
+
+    from tqdm import tqdm
+
     model_dir = save_vae(tiny_model(sample_rate=44100), tmp_path / "m")
     out = tmp_path / "demo"
-    metrics = run_demo(out, model_name=str(model_dir))
+    bars = []  # star demo's progress bar, here drawn into a buffer instead of a terminal
+    metrics = run_demo(out, model_name=str(model_dir), progress=lambda total: bars.append(
+        tqdm(total=total, file=io.StringIO(), disable=False)) or bars[-1])
+    assert len(bars) == 1 and bars[0].n == bars[0].total == 4 + 4 + 2  # clips, swaps, gen, plot
     names = {p.name for p in out.iterdir()}
     assert {"melody.recon.wav", "drums.recon.wav", "demo.png"} <= names
     assert "melody-structure+texture-texture.wav" in names

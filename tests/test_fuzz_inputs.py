@@ -378,7 +378,7 @@ def test_values_that_were_silently_accepted():
 
     with pytest.raises(ConfigError, match="gain_db=inf"):
         StarChain.from_spec("Gain(gain_db=1e309)")
-    for bad in (dict(texture=True), dict(structure=False), dict(seed=True), dict(seed=2 ** 64)):
+    for bad in (dict(texture_amount=True), dict(structure_amount=False), dict(seed=True), dict(seed=2 ** 64)):
         with pytest.raises(ConfigError):
             MorphParams(**bad).validate()
     with pytest.raises(ConfigError, match="steps"):

@@ -135,19 +135,21 @@ def test_generated_latent_is_a_texture_source_for_the_engine(trained, tmp_path):
     vae = load_vae(vae_dir)
     audio = _tone(440, seconds=0.5)
     outs = []
-    for params, tex in [(MorphParams(texture=0.0), None), (MorphParams(texture=1.0), texture)]:
-        engine = StreamingEngine(vae, 16000, 1, backend="torch", params=params, texture=tex)
+    for params, tex in [(MorphParams(texture_amount=0.0), None),
+                        (MorphParams(texture_amount=1.0), texture)]:
+        engine = StreamingEngine(vae, 16000, 1, backend="torch", params=params,
+                                 texture_source=tex)
         outs.append(np.concatenate([engine.process(audio[:, i:i + 128])
                                     for i in range(0, audio.shape[1], 128)], axis=1))
     assert np.isfinite(outs[1]).all() and np.abs(outs[1] - outs[0]).max() > 1e-4
     # the chain form and the command line take a prompt too
-    chain = StarChain.from_spec(f"star(texture=1.0, texture_prompt='a procedural noise', "
+    chain = StarChain.from_spec(f"star(texture_amount=1.0, texture_prompt='a procedural noise', "
                                 f"generator='{generator}')", model=str(vae_dir), backend="torch")
     assert chain.to_dict()["stages"][0]["texture_prompt"] == "a procedural noise"
     assert np.isfinite(chain(audio, 16000)).all()
     src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
     sf.write(src, audio[0], 16000)
-    assert main(["morph", str(src), "-o", str(dst), "--model", str(vae_dir), "--amount", "1",
+    assert main(["morph", str(src), "-o", str(dst), "--model", str(vae_dir), "--texture-amount", "1",
                  "--texture-prompt", "a procedural sweep", "--generator", str(generator)]) == 0
     assert sf.read(dst)[0].shape == (8000,)
     # a generator of another VAE cannot give textures to this one

@@ -16,18 +16,18 @@ def test_bundled_presets_load_and_validate():
     presets = list_presets()
     assert len(presets) >= 5
     assert {"timbre-transfer", "structure-swap", "frozen-texture"} <= {p.name for p in presets}
-    assert load_preset("timbre-transfer").params.texture == 1.0
+    assert load_preset("timbre-transfer").params.texture_amount == 1.0
 
 
 def test_save_load_round_trip(tmp_path):
-    preset = MorphPreset("mine", "my sound", MorphParams(structure=0.3, texture=0.6,
+    preset = MorphPreset("mine", "my sound", MorphParams(structure_amount=0.3, texture_amount=0.6,
                                                         temperature=0.2, mode="hold", seed=7))
     path = save_preset(preset, tmp_path / "mine.json")
     assert load_preset(path) == preset
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda d: d["params"].update(texture=2.0), "'texture' must be a number in 0..1"),
+    (lambda d: d["params"].update(texture_amount=2.0), "'texture_amount' must be a number in 0..1"),
     (lambda d: d["params"].update(mode="spin"), "'mode' must be one of"),
     (lambda d: d["params"].update(wobble=1), "unknown morph parameters: wobble"),
     (lambda d: d.update(version=9), "version 9"),
@@ -61,7 +61,8 @@ def test_morph_and_stream_cli(tmp_path, saved_tiny_model):
              rate)
     sf.write(tmp_path / "texture.wav",
              np.random.default_rng(0).standard_normal((rate, 2)).astype(np.float32) * 0.2, rate)
-    morph = _run("morph", str(tmp_path / "content.wav"), "--texture", str(tmp_path / "texture.wav"),
+    morph = _run("morph", str(tmp_path / "content.wav"), "--texture-source",
+                 str(tmp_path / "texture.wav"),
                  "-o", str(tmp_path / "morphed.wav"), "--preset", "timbre-transfer",
                  "--model", str(directory))
     assert morph.returncode == 0, morph.stderr
@@ -78,6 +79,6 @@ def test_morph_and_stream_cli(tmp_path, saved_tiny_model):
     assert np.abs(morphed - original).max() > 1e-2  # the morph changed the sound
     assert np.abs(morphed - streamed).max() <= 1e-4  # bounce == real time, through the CLI
     bad = _run("morph", str(tmp_path / "content.wav"), "-o", str(tmp_path / "x.wav"),
-               "--texture", str(tmp_path / "texture.wav"), "--amount", "3",
+               "--texture-source", str(tmp_path / "texture.wav"), "--texture-amount", "3",
                "--model", str(directory))
-    assert bad.returncode == 2 and "'texture' must be a number in 0..1" in bad.stderr
+    assert bad.returncode == 2 and "'texture_amount' must be a number in 0..1" in bad.stderr

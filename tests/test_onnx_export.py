@@ -202,8 +202,9 @@ def test_other_architectures_export_and_stream(tmp_path, family, backbone, chann
 
 def test_bidirectional_model_exports_offline_graphs_only(tmp_path):
     model = tiny_model(causal=False)
-    manifest = export_model(model, tmp_path, scan_body="chunked")
-    assert set(manifest["graphs"]) == {"encoder", "decoder"}
+    written = []  # the progress callback (star export's bar) sees each graph as it is written
+    manifest = export_model(model, tmp_path, scan_body="chunked", progress=written.append)
+    assert set(manifest["graphs"]) == {"encoder", "decoder"} and written == ["encoder", "decoder"]
     onnx_model = OnnxVAE(tmp_path)
     x = torch.randn(1, 1, 500) * 0.5
     with torch.no_grad():

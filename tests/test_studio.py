@@ -169,7 +169,7 @@ def test_morph_two_files_renders_a_different_sound_with_a_b_and_export(qtbot, wi
     texture = _open_into(qtbot, window, texture_path, window.morph_panel.texture_source)
     assert window.morph_panel.content.clip_id() == content.id
     assert window.morph_panel.texture_source.clip_id() == texture.id
-    window.morph_panel.texture.set_value(1.0)
+    window.morph_panel.texture_amount.set_value(1.0)
     task = window.render()
     with qtbot.waitSignal(task.signals.ended, timeout=WAIT_MS):
         pass
@@ -234,7 +234,7 @@ def test_effect_chain_after_the_star_stage_changes_the_render(qtbot, window, tmp
         pass
     window.morph_panel.texture_source.select(window.clips[-1].id)
     data = json.loads(window.save_chain_to(tmp_path / "chain2.json").read_text())
-    assert data["stages"][1]["texture"] is None
+    assert data["stages"][1]["texture_source"] is None
     assert any("without its texture" in b.windowTitle() or "is not a file" in b.text()
                for b in _visible_dialogs(window))
 
@@ -277,8 +277,8 @@ def test_render_without_content_says_what_to_do(window):
 # ------------------------------------------------------------------------- presets, undo
 def test_preset_save_load_round_trip_and_undo(qtbot, window, tmp_path):
     panel = window.morph_panel
-    panel.structure.set_value(0.25)
-    panel.texture.set_value(0.6)
+    panel.structure_amount.set_value(0.25)
+    panel.texture_amount.set_value(0.6)
     panel.temperature.set_value(1.5)
     panel.mode.setCurrentIndex(panel.mode.findData("match"))
     panel.seed.setValue(7)
@@ -286,24 +286,24 @@ def test_preset_save_load_round_trip_and_undo(qtbot, window, tmp_path):
     path = panel.save_preset_to(tmp_path / "my-preset")
     assert path.name == "my-preset.json" and path.is_file()
     assert json.loads(path.read_text())["params"]["mode"] == "match"
-    panel.set_state({**saved_state, "structure": 1.0, "mode": "loop", "seed": 0}, "reset")
+    panel.set_state({**saved_state, "structure_amount": 1.0, "mode": "loop", "seed": 0}, "reset")
     assert panel.state() != saved_state
     assert panel.load_preset_from(path)
     assert panel.state() == saved_state
     # undo goes back through the preset load, then the reset
     window.undo_stack.undo()
-    assert panel.state()["structure"] == 1.0 and panel.state()["mode"] == "loop"
+    assert panel.state()["structure_amount"] == 1.0 and panel.state()["mode"] == "loop"
     window.undo_stack.undo()
     assert panel.state() == saved_state
     window.undo_stack.redo()
-    assert panel.state()["structure"] == 1.0
+    assert panel.state()["structure_amount"] == 1.0
     # a slider drag is one undo step
     index = window.undo_stack.index()
     for v in (10, 20, 30, 40):
-        panel.texture.slider.setValue(v)
+        panel.texture_amount.slider.setValue(v)
     assert window.undo_stack.index() == index + 1
     window.undo_stack.undo()
-    assert panel.state()["texture"] == saved_state["texture"]
+    assert panel.state()["texture_amount"] == saved_state["texture_amount"]
 
 
 def _edit_action(window, prefix):
@@ -318,7 +318,7 @@ def test_undo_redo_through_the_edit_menu_and_ctrl_z(qtbot, window):
     from PyQt6.QtWidgets import QApplication
 
     gc.collect()
-    slider = window.morph_panel.texture.slider
+    slider = window.morph_panel.texture_amount.slider
     start = slider.value()
     slider.setValue(start // 2 + 7)
     changed = slider.value()
@@ -356,9 +356,9 @@ def test_bad_presets_give_dialogs(qtbot, window, tmp_path):
     assert window.last_error[0] == "Cannot load preset" and "bad.json" in window.last_error[1]
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"format": "star-morph-preset", "version": 1, "name": "w",
-                                 "description": "d", "params": {"texture": 3}}))
+                                 "description": "d", "params": {"texture_amount": 3}}))
     assert not window.morph_panel.load_preset_from(wrong)
-    assert "texture" in window.last_error[1]
+    assert "texture_amount" in window.last_error[1]
     assert _visible_dialogs(window)
 
 
@@ -417,7 +417,8 @@ def test_live_chain_has_the_panels_effects_around_the_star_stage(qtbot, window, 
     chain = window.live_chain()
     assert [type(s).__name__ for s in chain.stages] == ["HighpassFilter", "StarEffect", "Gain"]
     star = chain.star_effects()[0]
-    assert star.texture is not None and star.params.texture == window.morph_panel.state()["texture"]
+    assert star.texture_source is not None
+    assert star.params.texture_amount == window.morph_panel.state()["texture_amount"]
     # it runs block by block, as live mode drives it
     block = _tone(seconds=0.05)
     out = chain.process_channels_first(block, RATE, 256, reset=False)
@@ -432,7 +433,7 @@ def test_settings_and_recent_files_are_remembered(qtbot, models, tmp_path):
     _open_into(qtbot, w, path)
     w.generate_panel.prompt.setText("rain on a tin roof")
     w.generate_panel.steps.setValue(33)
-    w.morph_panel.structure.set_value(0.4)
+    w.morph_panel.structure_amount.set_value(0.4)
     w.chain_panel.add_effect("after", "Chorus")
     w.tabs.setCurrentIndex(2)
     w.close()
@@ -440,7 +441,7 @@ def test_settings_and_recent_files_are_remembered(qtbot, models, tmp_path):
     try:
         assert again.generate_panel.prompt.text() == "rain on a tin roof"
         assert again.generate_panel.steps.value() == 33
-        assert again.morph_panel.state()["structure"] == pytest.approx(0.4)
+        assert again.morph_panel.state()["structure_amount"] == pytest.approx(0.4)
         assert [s["type"] for s in again.chain_panel.stages("after")] == ["Chorus"]
         assert again.tabs.currentIndex() == 2
         assert again.recent_files()[0] == str(path)
@@ -448,6 +449,25 @@ def test_settings_and_recent_files_are_remembered(qtbot, models, tmp_path):
         assert again.undo_stack.count() == 0  # restored settings are not an undo step
     finally:
         again.close()
+
+
+def test_settings_saved_with_the_old_texture_names_restore_the_same(qtbot, models, tmp_path):
+    """Morph settings saved before the amounts were renamed (structure/texture)."""
+    ini = tmp_path / "old.ini"
+    old = _settings(ini)
+    old.setValue("morph/state", json.dumps({"structure": 0.3, "texture": 0.45,
+                                            "temperature": 0.5, "mode": "hold", "seed": 3,
+                                            "gains": []}))
+    old.sync()
+    w = _open_window(qtbot, models, _settings(ini))
+    try:
+        state = w.morph_panel.state()
+        assert state["structure_amount"] == pytest.approx(0.3)
+        assert state["texture_amount"] == pytest.approx(0.45)
+        assert state["mode"] == "hold" and state["seed"] == 3 and state["mix"] == 1.0
+        assert "texture" not in state and "structure" not in state
+    finally:
+        w.close()
 
 
 def test_odd_files_open_render_and_show(qtbot, window, tmp_path):

@@ -33,7 +33,7 @@ def _reference(model, x, params=None):
 
 
 def test_output_is_the_sync_engine_delayed_by_headroom(model):
-    params = MorphParams(texture=0.4, temperature=0.2)
+    params = MorphParams(texture_amount=0.4, temperature=0.2)
     x = _signal()
     expected, sync_latency = _reference(model, x, params)
     with ThreadedEngine(model, RATE, 2, max_block=BLOCK, backend="torch", params=params) as eng:
