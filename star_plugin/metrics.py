@@ -47,13 +47,18 @@ def stft_magnitudes(x: torch.Tensor, sizes=(2048, 1024, 512, 256, 128)) -> list:
     return [_magnitude(x, n) for n in sizes]
 
 
-def stft_distance_from(est_mags: list, ref_mags: list) -> torch.Tensor:
-    total = 0.0
+def stft_distance_parts(est_mags: list, ref_mags: list):
+    """(spectral convergence, log-magnitude distance), each averaged over the FFT sizes."""
+    convergence, log_mag = 0.0, 0.0
     for e, r in zip(est_mags, ref_mags):
-        convergence = torch.linalg.norm(r - e) / (torch.linalg.norm(r) + 1e-7)
-        log_mag = (torch.log(e + 1e-5) - torch.log(r + 1e-5)).abs().mean()
-        total = total + convergence + log_mag
-    return total / len(ref_mags)
+        convergence = convergence + torch.linalg.norm(r - e) / (torch.linalg.norm(r) + 1e-7)
+        log_mag = log_mag + (torch.log(e + 1e-5) - torch.log(r + 1e-5)).abs().mean()
+    return convergence / len(ref_mags), log_mag / len(ref_mags)
+
+
+def stft_distance_from(est_mags: list, ref_mags: list) -> torch.Tensor:
+    convergence, log_mag = stft_distance_parts(est_mags, ref_mags)
+    return convergence + log_mag
 
 
 def stft_distance(estimate: torch.Tensor, target: torch.Tensor,
@@ -115,8 +120,9 @@ def log_mel_features(x: torch.Tensor, sample_rate: int, scales=MEL_SCALES,
 
 def stft_and_mel_distances(estimate: torch.Tensor, target: torch.Tensor, sample_rate: int,
                            sizes=(2048, 1024, 512, 256, 128), scales=MEL_SCALES):
-    """(:func:`stft_distance`, :func:`mel_distance`) with each |STFT| computed once for both
-    (they share window and hop): the training loss, about a third cheaper than the two calls."""
+    """(spectral convergence, log-magnitude distance, :func:`mel_distance`), the first two
+    summing to :func:`stft_distance`, with each |STFT| computed once for all (they share window
+    and hop): the training loss, about a third cheaper than separate calls."""
     def spectra(x):
         x = _rows(x)
         mags = {n: _magnitude(x, n) for n in sizes}
@@ -125,7 +131,7 @@ def stft_and_mel_distances(estimate: torch.Tensor, target: torch.Tensor, sample_
     est_mags, est_mel = spectra(estimate)
     with torch.no_grad():
         ref_mags, ref_mel = spectra(target)
-    return stft_distance_from(est_mags, ref_mags), mel_distance_from(est_mel, ref_mel)
+    return (*stft_distance_parts(est_mags, ref_mags), mel_distance_from(est_mel, ref_mel))
 
 
 def mel_distance_from(est_features: list, ref_features: list) -> torch.Tensor:

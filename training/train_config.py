@@ -50,6 +50,10 @@ class OptimConfig:
 @dataclass
 class LossConfig:
     stft: float = 1.0      # multi-resolution STFT distance
+    # weight of its spectral-convergence half: ||S - S_e|| / ||S|| shrinks the output level
+    # whenever the fine structure does not match (least squares scales an uncorrelated estimate
+    # down); v2 configs train on the log-magnitude half only (docs/TRAINING.md)
+    spectral_convergence: float = 1.0
     mel: float = 1.0       # multi-scale mel distance
     l1: float = 0.1        # waveform L1 (v2 configs: 0, see docs/TRAINING.md)
     inst_freq: float = 0.0     # phase-derivative distances (star_plugin.phase_loss)

@@ -224,9 +224,11 @@ class Trainer:
             recon, mu, logsigma = self.train_step(x)
         recon = recon.float()
         sr = self.vae_config.sample_rate
-        stft, mel = stft_and_mel_distances(recon, x, sr)
+        convergence, log_mag, mel = stft_and_mel_distances(recon, x, sr)
+        stft = convergence + log_mag  # the metric, logged as is
         l1 = (recon - x).abs().mean()
-        loss = cfg.loss.stft * stft + cfg.loss.mel * mel + cfg.loss.l1 * l1
+        loss = (cfg.loss.stft * (cfg.loss.spectral_convergence * convergence + log_mag)
+                + cfg.loss.mel * mel + cfg.loss.l1 * l1)
         row = {"stft": stft.item(), "mel": mel.item(), "l1": l1.item()}
         if cfg.loss.inst_freq or cfg.loss.group_delay:
             inst_freq, group_delay = phase_derivative_distances(recon, x)
