@@ -211,3 +211,13 @@ def test_partial_init_takes_the_matching_weights_of_another_architecture(tiny_co
     encoder = [k for k in source if k.startswith("encoder.")]
     assert encoder and all(torch.equal(source[k], mine[k]) for k in encoder)
     assert any(k not in source for k in mine)  # the new decoder's own layers
+
+
+def test_snapshot_exports_the_checkpoints_ema_weights(tiny_corpus, tmp_path):
+    from star_plugin.training.snapshot import snapshot
+    exported = Trainer(tiny_train_config(tiny_corpus, steps=3), tmp_path / "run").fit()
+    snap = snapshot(tmp_path / "run", tmp_path / "snap")
+    a, b = weights(exported), weights(snap)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ConfigError, match="checkpoint"):
+        snapshot(tmp_path / "nothing-here", tmp_path / "x")
