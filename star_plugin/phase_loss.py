@@ -11,6 +11,7 @@ wrapping, and weighted by the reference's magnitude (silent bins have no phase t
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence, Tuple
 
 import torch
@@ -57,3 +58,36 @@ def phase_derivative_distances(estimate: torch.Tensor, target: torch.Tensor,
         group_delay = group_delay + _weighted_mismatch(
             u_est[:, 1:] * u_est[:, :-1].conj(), u_ref[:, 1:] * u_ref[:, :-1].conj(), w_freq)
     return inst_freq / len(sizes), group_delay / len(sizes)
+
+
+def head_frequency_distance(features: torch.Tensor, target: torch.Tensor, n_fft: int,
+                            hop: int) -> torch.Tensor:
+    """Direct supervision of the phase-vocoder head's frequency corrections, in [0, 2].
+
+    ``features``: the head's input (batch, 3 x bins x channels, frames) from
+    ``StarVAE.forward_with_head``; ``target``: the audio (batch, channels, samples). Head frame
+    j and the model's analysis frame j cover the same samples, [(j+1) hop - n_fft, (j+1) hop),
+    so the target's own phase advance from frame j-1 to j, minus the bin's centre advance, is
+    the correction that head frame j should predict. Compared as 1 - cos (wrap-free), weighted
+    by the target's magnitude. The output-side IF loss reaches the corrections only through
+    the running phase sum, overlap-add and a second STFT; this one is local and well
+    conditioned.
+    """
+    bins = n_fft // 2 + 1
+    b, ch = target.shape[0], target.shape[1]
+    rows = target.reshape(b * ch, target.shape[-1])
+    frames = min(rows.shape[-1] // hop, features.shape[-1])
+    with torch.no_grad():
+        padded = torch.nn.functional.pad(rows, (n_fft - hop, 0))
+        window = torch.hann_window(n_fft, device=rows.device, dtype=rows.dtype)
+        spec = torch.stft(padded, n_fft, hop, window=window, center=False,
+                          return_complex=True)[..., :frames]
+        advance = spec[..., 1:] * spec[..., :-1].conj()
+        k = torch.arange(bins, device=rows.device, dtype=rows.dtype)[:, None]
+        wanted = torch.angle(advance) - 2 * math.pi * k * hop / n_fft
+        weight = torch.sqrt(advance.abs())
+    corrections = features.reshape(b * ch, 3, bins, -1)[:, 1, :, 1:frames]
+    predicted = math.pi * torch.tanh(corrections)
+    mismatch = 1.0 - torch.cos(predicted - wanted)
+    total = weight.sum(dim=(-2, -1)).clamp(min=1e-7)
+    return ((weight * mismatch).sum(dim=(-2, -1)) / total).mean()

@@ -154,6 +154,12 @@ def build_decoder(cfg: VAEConfig) -> StreamSequential:
     return StreamSequential(*layers)
 
 
+def _run(layers, x):
+    for layer in layers:
+        x = layer(x)
+    return x
+
+
 class StarVAE(nn.Module):
     """A STAR-VAE. Audio tensors are (batch, audio_channels, samples) at ``sample_rate``."""
 
@@ -255,6 +261,16 @@ class StarVAE(nn.Module):
         latent = self.encode(x)
         z = latent.sample() if sample else latent.mean
         return self.decode(z, x.shape[-1]), latent
+
+    def forward_with_head(self, x: torch.Tensor, sample: bool = True):
+        """Training pass that also returns what the synthesis head was given (b, values x bins
+        x audio channels, STFT frames): the phase-vocoder head's per-bin frequency corrections
+        can then be supervised directly (``phase_loss.head_frequency_distance``)."""
+        latent = self.encode(x)
+        z = latent.sample() if sample else latent.mean
+        features = _run(self.decoder.layers[:-1], z)
+        audio = self.decoder.layers[-1](features)[..., self.synthesis_delay:][..., :x.shape[-1]]
+        return audio, latent, features
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

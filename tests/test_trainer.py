@@ -221,3 +221,28 @@ def test_snapshot_exports_the_checkpoints_ema_weights(tiny_corpus, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ConfigError, match="checkpoint"):
         snapshot(tmp_path / "nothing-here", tmp_path / "x")
+
+
+def test_direct_head_frequency_loss_is_logged_and_old_logs_are_rewritten(tiny_corpus, tmp_path):
+    model = dict(TINY_TRAIN_MODEL, decoder_blocks=1, head="phase-vocoder")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.csv").write_text("step,seconds,loss\n1,0.5,3.0\n")  # an older trainer's log
+    Trainer(tiny_train_config(tiny_corpus, steps=2, model=model,
+                              loss={"head_inst_freq": 1.0}), run).fit()
+    import csv
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert rows[0]["step"] == "1" and rows[0]["loss"] == "3.0" and rows[0]["head_inst_freq"] == ""
+    assert all(0.0 <= float(r["head_inst_freq"]) <= 2.0 for r in rows[1:])
+
+
+def test_head_frequency_distance_is_low_for_the_ideal_head_input():
+    import math
+    from test_synthesis_head import HOP, N_FFT, partial_frames, sine
+    from star_plugin.phase_loss import head_frequency_distance
+    from star_plugin.synthesis import PhaseVocoderHead
+    head = PhaseVocoderHead(N_FFT, HOP)
+    audio = torch.from_numpy(sine(331.7, 80 * HOP))[None, None]
+    ideal = head_frequency_distance(partial_frames(head, 331.7, 80, True), audio, N_FFT, HOP)
+    untrained = head_frequency_distance(partial_frames(head, 331.7, 80, False), audio, N_FFT, HOP)
+    assert float(ideal) < 0.05 < 0.4 < float(untrained)

@@ -58,6 +58,9 @@ class LossConfig:
     l1: float = 0.1        # waveform L1 (v2 configs: 0, see docs/TRAINING.md)
     inst_freq: float = 0.0     # phase-derivative distances (star_plugin.phase_loss)
     group_delay: float = 0.0
+    # the phase-vocoder head's frequency corrections against the target's own phase advance
+    # (phase_loss.head_frequency_distance): local, where the output-side IF loss is not
+    head_inst_freq: float = 0.0
     kl_warmup_steps: int = 1000
     # rate control: scale the whole beta field (its shape kept) so that the fitted rate (KL
     # against a Gaussian fitted to the batch's latents) tracks this many bits/s; None keeps

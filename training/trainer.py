@@ -31,7 +31,7 @@ from star_plugin.config import VAEConfig
 from star_plugin.errors import ConfigError
 from star_plugin.metrics import stft_and_mel_distances
 from star_plugin.model_io import save_vae
-from star_plugin.phase_loss import phase_derivative_distances
+from star_plugin.phase_loss import head_frequency_distance, phase_derivative_distances
 from star_plugin.star_loss import StarRegularizer, kl_to_fitted_gaussian, rate_bits_per_second
 from star_plugin.vae import StarVAE
 
@@ -44,6 +44,7 @@ from .train_config import TrainConfig, apply_overrides
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "inst_freq", "group_delay",
+              "head_inst_freq",
               "kl_nats_per_frame", "rate_bps", "fitted_rate_bps", "kl_weight", "kl_scale", "adv",
               "feature_matching", "disc", "grad_norm"]
 
@@ -61,13 +62,38 @@ def model_config(config: TrainConfig) -> VAEConfig:
 class TrainStep(torch.nn.Module):
     """The VAE pass that DDP wraps: tensors in, tensors out."""
 
-    def __init__(self, model: StarVAE):
+    def __init__(self, model: StarVAE, with_head: bool = False):
         super().__init__()
-        self.model = model
+        self.model, self.with_head = model, with_head
 
     def forward(self, x):
+        if self.with_head:  # the head's input too, for its direct frequency loss
+            recon, latent, features = self.model.forward_with_head(x)
+            return recon, latent.mean, latent.logsigma, features
         recon, latent = self.model(x)
-        return recon, latent.mean, latent.logsigma
+        return recon, latent.mean, latent.logsigma, None
+
+
+def open_log(path: Path):
+    """(file, csv writer) appending to the training log. A log written by an older trainer with
+    other columns is rewritten under today's header first (its rows kept, new columns empty),
+    so a resumed run never appends rows that do not match the header."""
+    if path.exists():
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header, rows = reader.fieldnames, list(reader)
+        if header != LOG_FIELDS:
+            with atomic_path(path) as tmp:
+                with open(tmp, "w", newline="") as f:
+                    rewrite = csv.DictWriter(f, LOG_FIELDS, extrasaction="ignore")
+                    rewrite.writeheader()
+                    rewrite.writerows(rows)
+    new_log = not path.exists()
+    log = open(path, "a", newline="")
+    writer = csv.DictWriter(log, LOG_FIELDS, extrasaction="ignore")
+    if new_log:
+        writer.writeheader()
+    return log, writer
 
 
 def lr_factor(step: int, optim) -> float:
@@ -127,7 +153,8 @@ class Trainer:
         elif resume and self.ctx.main:
             print(f"--resume: no checkpoint in '{self.out}', starting from scratch", file=sys.stderr)
         wrap = (lambda m: DistributedDataParallel(m)) if self.ctx.distributed else (lambda m: m)
-        self.train_step = wrap(TrainStep(self.model))
+        self.head_loss = bool(config.loss.head_inst_freq) and self.vae_config.head == "phase-vocoder"
+        self.train_step = wrap(TrainStep(self.model, with_head=self.head_loss))
         self.disc_step = wrap(self.disc) if self.disc is not None else None
         sr = self.vae_config.sample_rate
         self.pool = ClipPool(config.data.corpus, config.data.split, sr, config.data.max_items,
@@ -221,7 +248,7 @@ class Trainer:
         cfg, x = self.config, self._batch()
         self.model.train()
         with self._autocast():
-            recon, mu, logsigma = self.train_step(x)
+            recon, mu, logsigma, features = self.train_step(x)
         recon = recon.float()
         sr = self.vae_config.sample_rate
         convergence, log_mag, mel = stft_and_mel_distances(recon, x, sr)
@@ -234,6 +261,11 @@ class Trainer:
             inst_freq, group_delay = phase_derivative_distances(recon, x)
             loss = loss + cfg.loss.inst_freq * inst_freq + cfg.loss.group_delay * group_delay
             row.update(inst_freq=inst_freq.item(), group_delay=group_delay.item())
+        if self.head_loss:
+            head_freq = head_frequency_distance(features.float(), x, self.vae_config.n_fft,
+                                                self.vae_config.stft_hop)
+            loss = loss + cfg.loss.head_inst_freq * head_freq
+            row.update(head_inst_freq=head_freq.item())
         kl_weight = min(1.0, self.step / max(1, cfg.loss.kl_warmup_steps)) * math.exp(self.log_kl_scale)
         kl, kl_stats = self.regularizer(mu.float(), logsigma.float(), weight=kl_weight)
         loss = loss + kl
@@ -311,11 +343,7 @@ class Trainer:
         if ctx.main:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-            new_log = not (self.out / "log.csv").exists()
-            log = open(self.out / "log.csv", "a", newline="")
-            writer = csv.DictWriter(log, LOG_FIELDS, extrasaction="ignore")
-            if new_log:
-                writer.writeheader()
+            log, writer = open_log(self.out / "log.csv")
             from tqdm import tqdm
             bar = tqdm(total=cfg.optim.steps, initial=self.step, desc=cfg.name, file=sys.stderr,
                        mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
