@@ -17,12 +17,12 @@ from typing import Dict, List, Optional
 
 import torch
 
-from star_plugin import __version__
 from star_plugin.atomic import write_bytes_atomic
 from star_plugin.errors import ConfigError
 from star_plugin.mamba import MambaMixer
 from star_plugin.streaming import flatten_state
 from star_plugin.vae import StarVAE
+from star_plugin.version import __version__
 
 from .graphs import (STATE_IN, STATE_OUT, DecoderGraph, DecoderStreamGraph, EncoderGraph,
                      EncoderStreamGraph, stream_state_names)
@@ -60,7 +60,7 @@ def choose_scan_bodies(model: StarVAE, requested: str) -> Dict[str, object]:
     sizes = mixer_sizes(model)
     if sizes is None:  # no Mamba layer: no SelectiveScan node to define
         return {"offline": "scan", "stream": "scan", "measured_ms": None}
-    from star_plugin.bench.onnx_speed import time_scan_bodies
+    from .scan_timing import time_scan_bodies
 
     lengths = {"stream": 1, "offline": 256}
     timings = time_scan_bodies(d=sizes[0], n=sizes[1], lengths=list(lengths.values()),

@@ -12,7 +12,7 @@ Two bodies compute the same op; an exported model carries one of them:
   2 sqrt(L) iterations instead of L, re-associated but never rescaled (no exp of a positive
   number, no division): the error stays at float32 rounding.
 
-Which body a graph gets is chosen by measurement (``bench/onnx_speed.py``, docs/ONNX.md).
+Which body a graph gets is chosen by measurement (``scan_timing.py``, docs/ONNX.md).
 """
 from __future__ import annotations
 

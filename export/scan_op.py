@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import torch
 
+from star_plugin import scan
+from star_plugin.scan_ref import selective_scan_ref
+
 DOMAIN = "ai.star"
 DOMAIN_VERSION = 1
 OP_NAME = "SelectiveScan"
@@ -32,7 +35,6 @@ class SelectiveScanExport(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, h0):
-        from star_plugin.scan import selective_scan_ref
         return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, h0, True)
 
     @staticmethod
@@ -55,3 +57,7 @@ def export_selective_scan(u, delta, A, B, C, D, z, delta_bias, h0, softplus):
             + (f"no {', '.join(missing)}" if missing else
                "softplus off" if not softplus else f"B/C of {B.dim()}/{C.dim()} dimensions"))
     return SelectiveScanExport.apply(u, delta, A, B, C, D, z, delta_bias, h0)
+
+
+# The runtime's scan never imports the exporter: the exporter registers its path with it.
+scan.register_onnx_export(export_selective_scan)

@@ -1,7 +1,6 @@
 """STAR plugin: STAR-VAE latents ordered from structure to texture, for sound design."""
-__version__ = "0.1.0"
-
 from .errors import AudioFileError, ConfigError, ModelFileError, StarError, StreamingError
+from .version import __version__
 
 # Imported on first use, so that ``import star_plugin`` stays light: no torch for the CLI's
 # start-up (`star --help`), no text encoder and no Pedalboard for hosts that only encode.
@@ -10,7 +9,7 @@ _LAZY = {
     "StarVAE": ".vae", "load_vae": ".model_io", "save_vae": ".model_io",
     "architecture": ".architectures",
     "load_generator": ".gen.store", "Generator": ".gen.generator",
-    "texture_from_prompt": ".gen.generator", "StreamingEngine": ".engine",
+    "texture_from_prompt": ".gen.texture", "StreamingEngine": ".engine",
     "MorphParams": ".morph", "StarEffect": ".effects", "StarChain": ".chain",
 }
 

@@ -447,7 +447,7 @@ class StarChain(PedalboardConvention):
 
                     texture = texture_from_file(loaded_model, source_file)
                 elif prompt:
-                    from .gen.generator import texture_from_prompt
+                    from .gen.texture import texture_from_prompt
 
                     texture = texture_from_prompt(prompt, model if isinstance(model, str) else
                                                   None, entry.get("generator") or "default",

@@ -330,7 +330,7 @@ def _texture_latent(model, args):
         raise StarError("--texture-prompt is empty; describe the texture, e.g. "
                         "--texture-prompt \"a band of pink noise\"")
     if args.texture_prompt:
-        from .gen.generator import texture_from_prompt
+        from .gen.texture import texture_from_prompt
 
         return texture_from_prompt(args.texture_prompt, args.model, args.generator,
                                    seconds=args.texture_seconds, seed=args.seed or 0)
@@ -416,8 +416,8 @@ def cmd_stream(args):
     import numpy as np
 
     from .audio import read_audio, resample, write_audio
-    from .bench.onnx_speed import block_time_stats
     from .engine import MAX_BLOCK, StreamingEngine
+    from .timing import block_time_stats
 
     if not 1 <= args.block <= MAX_BLOCK:
         raise StarError(f"--block must be in 1..{MAX_BLOCK}, got {args.block}")
@@ -659,7 +659,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _version() -> str:
-    from . import __version__
+    from .version import __version__
 
     return f"star {__version__}"
 

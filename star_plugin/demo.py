@@ -63,7 +63,7 @@ def _generation(out: Path, model_name: str, model) -> list:
     """STAR-Gen: the bundled generator makes two sounds from text, and a generated latent
     becomes the texture of the speech example. Skipped, with a note, when there is no
     generator for this model."""
-    from .gen.generator import texture_from_prompt
+    from .gen.texture import texture_from_prompt
     from .gen.store import load_generator, read_generator
     from .morph import MorphParams
     from .engine import render_offline

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Tuple
 
@@ -52,8 +51,3 @@ def load_latent(path) -> Tuple[Latent, Layout, dict]:
     latent = Latent(tensors["mean"], tensors.get("logsigma"), int(meta["structure_channels"]),
                     int(meta["sample_rate"]), int(meta["hop"]), meta.get("num_samples"))
     return latent, Layout(**meta["layout"]), meta
-
-
-def default_output(path, suffix: str) -> str:
-    stem, _ = os.path.splitext(os.path.basename(path))
-    return stem + suffix

@@ -12,10 +12,10 @@ from typing import Dict, List, Union
 
 import torch
 
-from . import __version__
 from .atomic import write_bytes_atomic
 from .config import VAEConfig
 from .errors import ConfigError, ModelFileError
+from .version import __version__
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

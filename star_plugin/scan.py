@@ -13,95 +13,27 @@ Shapes: u, delta, z: (b, d, L); A: (d, N); B, C: (b, N, L), (b, G, N, L) with d 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from .scan_ref import check_inputs, selective_scan_ref
+
+__all__ = ["BACKENDS", "register_onnx_export", "selective_scan", "selective_scan_ref"]
 
 BACKENDS = ("auto", "ref", "chunked", "cuda")
 
-
-def _expand_bc(M: torch.Tensor, batch: int, d: int, length: int) -> torch.Tensor:
-    """Return B or C as (b, d, N, L) (a broadcastable view, no copy where possible)."""
-    if M.dim() == 2:  # (d, N): time-invariant
-        return M[None, :, :, None].expand(batch, d, M.shape[1], length)
-    if M.dim() == 3:  # (b, N, L): shared by all channels
-        return M[:, None, :, :].expand(batch, d, M.shape[1], length)
-    if M.dim() == 4:  # (b, G, N, L): one per group of channels
-        groups = M.shape[1]
-        return M.repeat_interleave(d // groups, dim=1)
-    raise ValueError(f"B/C must have 2, 3 or 4 dimensions, got shape {tuple(M.shape)}")
+#: What ``selective_scan`` calls while ``torch.onnx.export`` traces: set by
+#: ``star_plugin.export.scan_op`` when it is imported (the exporter imports it), so that the
+#: runtime never imports the exporter; the exporter registers its hook here instead.
+_onnx_export_scan = None
 
 
-def _check(u, delta, A, B, C, D, z, delta_bias, h0) -> None:
-    if u.dim() != 3:
-        raise ValueError(f"u must be (batch, channels, length), got shape {tuple(u.shape)}")
-    b, d, length = u.shape
-    if delta.shape != u.shape:
-        raise ValueError(f"delta shape {tuple(delta.shape)} must equal u shape {tuple(u.shape)}")
-    if A.dim() != 2 or A.shape[0] != d:
-        raise ValueError(f"A must be (channels={d}, N), got shape {tuple(A.shape)}")
-    n = A.shape[1]
-    for name, M in (("B", B), ("C", C)):
-        ok = (
-            (M.dim() == 2 and tuple(M.shape) == (d, n))
-            or (M.dim() == 3 and tuple(M.shape) == (b, n, length))
-            or (M.dim() == 4 and M.shape[0] == b and M.shape[1] > 0 and d % M.shape[1] == 0
-                and tuple(M.shape[2:]) == (n, length))
-        )
-        if not ok:
-            raise ValueError(
-                f"{name} must be ({d}, {n}), ({b}, {n}, {length}) or ({b}, G, {n}, {length}); "
-                f"got shape {tuple(M.shape)}")
-    for name, v in (("D", D), ("delta_bias", delta_bias)):
-        if v is not None and tuple(v.shape) != (d,):
-            raise ValueError(f"{name} must be ({d},), got shape {tuple(v.shape)}")
-    if z is not None and z.shape != u.shape:
-        raise ValueError(f"z shape {tuple(z.shape)} must equal u shape {tuple(u.shape)}")
-    if h0 is not None and tuple(h0.shape) != (b, d, n):
-        raise ValueError(f"h0 must be ({b}, {d}, {n}), got shape {tuple(h0.shape)}")
+def register_onnx_export(function) -> None:
+    """Route ``selective_scan`` through ``function`` (same arguments, ``softplus`` last) while
+    torch.onnx.export traces, instead of tracing the recurrence step by step."""
+    global _onnx_export_scan
+    _onnx_export_scan = function
 
 
-def _prepare_delta(delta, delta_bias, softplus):
-    if delta_bias is not None:
-        delta = delta + delta_bias[None, :, None]
-    if softplus:
-        delta = F.softplus(delta)
-    return delta
-
-
-def _finish(y, u, D, z):
-    if D is not None:
-        y = y + u * D[None, :, None]
-    if z is not None:
-        y = y * F.silu(z)
-    return y
-
-
-def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, h0=None,
-                       softplus=True):
-    """Plain step-by-step loop in float32: the correctness reference."""
-    dtype_out = u.dtype
-    compute = torch.float64 if u.dtype == torch.float64 else torch.float32
-    u, delta, A, B, C = (t.to(compute) for t in (u, delta, A, B, C))
-    batch, d, length = u.shape
-    delta = _prepare_delta(delta, None if delta_bias is None else delta_bias.to(compute), softplus)
-    Bx = _expand_bc(B, batch, d, length)
-    Cx = _expand_bc(C, batch, d, length)
-    h = (torch.zeros(batch, d, A.shape[1], dtype=compute, device=u.device)
-         if h0 is None else h0.to(compute))
-    # Slice the time steps once with unbind: indexing [..., t] inside the loop would make the
-    # backward pass allocate a full-size zero gradient per step (O(L^2) memory traffic).
-    deltas, us = delta.unbind(-1), u.unbind(-1)
-    Bs, Cs = Bx.unbind(-1), Cx.unbind(-1)
-    ys = []
-    for t in range(length):
-        dt = deltas[t][..., None]
-        h = torch.exp(dt * A) * h + dt * Bs[t] * us[t][..., None]
-        ys.append((h * Cs[t]).sum(-1))
-    y = torch.stack(ys, dim=-1) if ys else u.new_zeros(batch, d, 0)
-    y = _finish(y, u, None if D is None else D.to(compute), None if z is None else z.to(compute))
-    return y.to(dtype_out), h.to(dtype_out)
-
-
-def _cuda_available_for(u: torch.Tensor) -> bool:
+def cuda_available_for(u: torch.Tensor) -> bool:
     if not u.is_cuda:
         return False
     try:
@@ -116,11 +48,14 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, h0=None,
     """Run the selective scan; see the module docstring for shapes. Returns (y, h_last)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    _check(u, delta, A, B, C, D, z, delta_bias, h0)
+    check_inputs(u, delta, A, B, C, D, z, delta_bias, h0)
     if torch.onnx.is_in_onnx_export():  # one ai.star::SelectiveScan node, not a traced loop
-        from star_plugin.export.scan_op import export_selective_scan
-        return export_selective_scan(u, delta, A, B, C, D, z, delta_bias, h0, softplus)
-    if backend in ("auto", "cuda") and _cuda_available_for(u):
+        if _onnx_export_scan is None:
+            raise RuntimeError("tracing the selective scan for ONNX needs its export path: import "
+                               "star_plugin.export.scan_op first (star_plugin.export.exporter "
+                               "does)")
+        return _onnx_export_scan(u, delta, A, B, C, D, z, delta_bias, h0, softplus)
+    if backend in ("auto", "cuda") and cuda_available_for(u):
         from .scan_cuda import selective_scan_cuda
         return selective_scan_cuda(u, delta, A, B, C, D, z, delta_bias, h0, softplus)
     if backend == "ref":

@@ -62,7 +62,7 @@ import math
 import torch
 from torch.autograd.function import once_differentiable
 
-from .scan import _finish, _prepare_delta
+from .scan_ref import finish, prepare_delta
 
 MAX_CHUNK = 64
 
@@ -306,11 +306,11 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, z=None, delta_bias=None, h
     if h0 is not None:
         h0 = h0.to(compute)
     batch, d, length = u.shape
-    delta = _prepare_delta(delta, None if delta_bias is None else delta_bias.to(compute), softplus)
+    delta = prepare_delta(delta, None if delta_bias is None else delta_bias.to(compute), softplus)
     if length == 0:
         y = u.new_zeros(batch, d, 0)
         h = h0 if h0 is not None else u.new_zeros(batch, d, A.shape[1])
     else:
         y, h = _ChunkedScan.apply(delta, delta * u, A, B, C, h0)
-    y = _finish(y, u, None if D is None else D.to(compute), None if z is None else z.to(compute))
+    y = finish(y, u, None if D is None else D.to(compute), None if z is None else z.to(compute))
     return y.contiguous().to(dtype_out), h.to(dtype_out)

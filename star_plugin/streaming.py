@@ -13,7 +13,7 @@ silence. Feeding a sequence through ``step`` in pieces equals ``forward`` on the
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, Tuple, Union
+from typing import Dict, Tuple, Union
 
 import torch
 from torch import nn
@@ -98,7 +98,3 @@ def unflatten_state(flat: Dict[str, torch.Tensor]) -> State:
             node = node.setdefault(part, {})
         node[leaf] = value
     return state
-
-
-def state_tensors(state: State) -> Iterable[torch.Tensor]:
-    return flatten_state(state).values()

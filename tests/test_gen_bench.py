@@ -15,7 +15,7 @@ from star_plugin.chain import StarChain
 from star_plugin.cli import main
 from star_plugin.engine import StreamingEngine
 from star_plugin.errors import ConfigError
-from star_plugin.gen.generator import texture_from_prompt
+from star_plugin.gen.texture import texture_from_prompt
 from star_plugin.model_io import load_vae, save_vae
 from star_plugin.morph import MorphParams
 from star_plugin.training.gen_trainer import GenTrainConfig, GenTrainer

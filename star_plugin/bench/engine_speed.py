@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .onnx_speed import block_time_stats
+from ..timing import block_time_stats
 
 DEFAULT_BLOCKS = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 DEFAULT_RATES = (44100, 48000)

@@ -69,7 +69,7 @@ def _log(message: str) -> None:
 
 
 def _entries(corpus, split: str, max_clips: Optional[int]) -> List[dict]:
-    from ..training.corpus.manifest import read_manifest
+    from ..corpus_manifest import read_manifest
     from .report import even_subset, DataItem
 
     try:
@@ -85,7 +85,7 @@ def _entries(corpus, split: str, max_clips: Optional[int]) -> List[dict]:
 
 def _read(corpus, entry: dict):
     from ..audio import read_audio, sanitize
-    from ..training.corpus.manifest import audio_path
+    from ..corpus_manifest import audio_path
 
     audio, rate = read_audio(audio_path(corpus, entry))
     return sanitize(audio)[0], int(rate)

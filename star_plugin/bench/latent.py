@@ -23,9 +23,9 @@ import hashlib
 import sys
 import time
 
+from ..corpus_manifest import LABEL_KEYS
 from .report import add_data_arguments
 
-LABEL_KEYS = ("source", "family", "register", "effect")
 #: Bands of the replacement error, Hz: [lo, hi); None = Nyquist.
 BANDS = {"low": (0.0, 1000.0), "high": (4000.0, None)}
 BAND_NFFT, BAND_HOP = 2048, 512

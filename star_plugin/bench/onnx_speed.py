@@ -11,68 +11,20 @@ are wall-clock medians / 99th percentiles; other processes on the machine inflat
 """
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
-from typing import Dict, List, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
+# Re-exported: the scan-body timing lives with the exporter that uses it, the block statistics
+# with the runtime (``star stream``).
+from star_plugin.export.scan_timing import scan_inputs, time_scan_bodies
+from star_plugin.timing import block_time_stats
 
-def _session(model_proto, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(model_proto.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
-
-
-def scan_inputs(d: int, n: int, length: int, batch: int = 1, seed: int = 0) -> Dict[str, np.ndarray]:
-    """Random SelectiveScan inputs in Mamba's ranges (decays exp(dt A) in (0, 1))."""
-    rng = np.random.default_rng(seed)
-
-    def randn(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
-
-    return dict(u=randn(batch, d, length), delta=randn(batch, d, length) - 1.0,
-                A=-np.exp(randn(d, n)), B=randn(batch, n, length), C=randn(batch, n, length),
-                D=randn(d), z=randn(batch, d, length), delta_bias=randn(d) * 0.1,
-                h0=randn(batch, d, n))
-
-
-def time_scan_bodies(d: int, n: int, lengths: Sequence[int], repeats: int = 9,
-                     threads: int = 1) -> Dict[str, Dict[int, float]]:
-    """Median seconds per call of each body at each length: {body: {length: s}}."""
-    from star_plugin.export.scan_function import BODIES, scan_op_model
-
-    sessions = {body: _session(scan_op_model(body), threads) for body in BODIES}
-    result: Dict[str, Dict[int, float]] = {body: {} for body in BODIES}
-    for length in lengths:
-        feeds = scan_inputs(d, n, length)
-        times: Dict[str, List[float]] = {body: [] for body in BODIES}
-        for s in sessions.values():  # warm-up
-            s.run(None, feeds)
-        for _ in range(repeats):
-            for body, s in sessions.items():
-                start = time.perf_counter()
-                s.run(None, feeds)
-                times[body].append(time.perf_counter() - start)
-        for body in BODIES:
-            result[body][length] = statistics.median(times[body])
-    return result
-
-
-def block_time_stats(times: List[float], block_seconds: float) -> dict:
-    """Per-block times (s) -> median, p99 and max in ms, p99 / block duration, real-time x."""
-    ordered = sorted(times)
-    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
-    median = statistics.median(ordered)
-    return {"median_ms": median * 1e3, "p99_ms": p99 * 1e3, "max_ms": ordered[-1] * 1e3,
-            "p99_over_block": p99 / block_seconds, "realtime_x": block_seconds / median,
-            "blocks": len(ordered)}
+__all__ = ["bench_streaming", "block_time_stats", "format_onnx_speed", "run_onnx_speed",
+           "scan_inputs", "time_scan_bodies"]
 
 
 def bench_streaming(model, onnx_dir, blocks: Sequence[int] = (64, 256, 1024, 4096),

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence
 
+from ..corpus_manifest import MANIFEST
 from ..errors import StarError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
-MANIFEST = "manifest.jsonl"  # the same name as training.corpus.manifest.MANIFEST
 #: Shortest clip (samples at its own rate) the metrics accept: the largest STFT in the
 #: multi-scale mel / STFT distances has 2048 points and reflect-pads 1024 on each side.
 MIN_SAMPLES = 2048
@@ -145,7 +145,7 @@ def resolve_data(data, split: Optional[str] = "test", max_clips: Optional[int] =
         raise BenchError(f"data '{data}' is not a directory (expected a corpus directory with "
                          f"{MANIFEST} or a folder of audio files)")
     if (root / MANIFEST).is_file():
-        from ..training.corpus.manifest import audio_path, read_manifest
+        from ..corpus_manifest import audio_path, read_manifest
 
         entries = read_manifest(root, split)
         if not entries:

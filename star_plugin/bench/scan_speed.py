@@ -16,12 +16,12 @@ import time
 
 import torch
 
-from ..scan import _cuda_available_for, selective_scan
+from ..scan import cuda_available_for, selective_scan
 
 
 def _available_backends(device: torch.device) -> list[str]:
     names = ["ref", "chunked"]
-    if device.type == "cuda" and _cuda_available_for(torch.empty(0, device=device)):
+    if device.type == "cuda" and cuda_available_for(torch.empty(0, device=device)):
         names.append("cuda")
     return names
 

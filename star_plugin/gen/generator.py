@@ -1,5 +1,6 @@
 """Text -> audio: the prompt's token states, an ODE from noise to a STAR latent, the VAE's
-decoder. ``load_generator`` gives the bundled default or a generator directory."""
+decoder. ``store.load_generator`` gives the bundled default or a generator directory;
+``texture.texture_from_prompt`` a generated texture source for the morph engine."""
 from __future__ import annotations
 
 import math
@@ -97,27 +98,3 @@ class Generator:
         with torch.inference_mode():
             audio = self.vae.decode(latent.mean, num_samples=latent.num_samples)
         return audio.numpy().astype(np.float32)
-
-
-def texture_from_prompt(prompt: str, model="default", generator="default",
-                        seconds: Optional[float] = None, seed: int = 0, **kwargs) -> Latent:
-    """A generated texture source for the morph engine: the latent STAR-Gen makes for
-    ``prompt`` (never decoded). ``model`` names the STAR-VAE the morph runs with; the
-    generator must have been trained on that same VAE, or its latents would mean nothing
-    there. ``seconds``: the source's length (default: 4 s, or the generator's longest)."""
-    from ..errors import ModelFileError
-    from .latent_cache import vae_fingerprint
-    from .store import load_generator, read_generator
-
-    _, meta = read_generator(generator)
-    try:
-        same = None if model is None else vae_fingerprint(model) == meta["vae_sha256"]
-    except (ModelFileError, OSError, TypeError):
-        same = None  # a loaded model or an ONNX file: the engine checks the channel count
-    if same is False:
-        raise ConfigError(f"generator '{generator}' makes latents of the VAE '{meta['vae']}', "
-                          f"not of the morph model '{model}'; use a generator trained on "
-                          f"'{model}'")
-    gen = load_generator(generator)
-    seconds = min(4.0, gen.max_seconds) if seconds is None else seconds
-    return gen.generate_latent(prompt, seconds, seed=seed, **kwargs)

@@ -74,8 +74,8 @@ def build_cache(corpus_dir, model_name, path, progress: Optional[Callable] = Non
 
     from ..atomic import atomic_path
     from ..audio import load_for_model
+    from ..corpus_manifest import audio_path, read_manifest
     from ..model_io import load_vae
-    from ..training.corpus.manifest import audio_path, read_manifest
 
     path = Path(path)
     fingerprint = vae_fingerprint(model_name)

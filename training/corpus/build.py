@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -376,7 +375,3 @@ def _readme(s: dict) -> str:
     lines += ["", "See docs/CORPUS.md in the star-plugin repository for the caption scheme "
               "and labels.", ""]
     return "\n".join(lines)
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

@@ -223,7 +223,3 @@ def check_audio_header(path) -> str | None:
     if frames <= 0:
         return "no audio frames"
     return None
-
-
-def db_to_words(level: float) -> str:
-    return f"{level:.1f} dBFS"

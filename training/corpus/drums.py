@@ -8,7 +8,6 @@ it (its instrument falls back to its other layers, a role to another instrument)
 """
 from __future__ import annotations
 
-import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -222,7 +221,3 @@ def render(ctx: dict, specs: list[dict], sample_rate: int, clip: float, tmpdir: 
             buf[start:start + seg.size] += seg * np.float32(vel)
         out.append(common.fit_length(buf, n, fade=int(0.02 * sample_rate)))
     return out
-
-
-def env_dir() -> str:
-    return os.environ.get("STAR_CORPUS_HYDROGEN_DIR", DEFAULT_DIR)

@@ -1,34 +1,19 @@
-"""The corpus manifest: one JSON object per line in ``DIR/manifest.jsonl``.
+"""The corpus manifest, as the builder sees it.
 
-Each entry::
-
-    {"id": "gm-000123-reverb", "path": "audio/gm-000123-reverb.flac", "split": "train",
-     "group": "gm-000123", "caption": "a soft cello playing a slow melody in the low register",
-     "labels": {"source": "instrument", "family": "strings", "instrument": "cello",
-                "register": "low", "effect": "reverb"},
-     "duration": 4.0, "sample_rate": 44100, "channels": 1,
-     "origin": {"package": "fluid-soundfont-gm", "licence": "MIT", "file": "..."}}
-
-``group`` is the source item (a rendered phrase, a recorded sample, a sentence): every
-variation of one item carries its group, and the split is a function of the group alone, so
-train/validation/test never share a source item.
+The format (``DIR/manifest.jsonl``: reader, writer, ``LABEL_KEYS``, ``CorpusError``) is read at
+run time, so it lives in the runtime, ``star_plugin.corpus_manifest``, and is re-exported here.
+The builder's own rule stays here: the split is a function of an entry's ``group`` (its source
+item) alone, so train/validation/test never share a source item.
 """
 from __future__ import annotations
 
 import hashlib
-import json
-from pathlib import Path
 
-from star_plugin.atomic import write_bytes_atomic
-from star_plugin.errors import StarError
+from star_plugin.corpus_manifest import (LABEL_KEYS, MANIFEST, SPLITS, CorpusError, audio_path,
+                                         read_manifest, write_manifest)
 
-MANIFEST = "manifest.jsonl"
-SPLITS = ("train", "validation", "test")
-LABEL_KEYS = ("source", "family", "register", "effect")
-
-
-class CorpusError(StarError):
-    """A corpus directory or manifest that cannot be used."""
+__all__ = ["LABEL_KEYS", "MANIFEST", "SPLITS", "CorpusError", "audio_path", "read_manifest",
+           "split_for_group", "write_manifest"]
 
 
 def split_for_group(group: str, seed: int, fractions=(0.8, 0.1, 0.1)) -> str:
@@ -41,39 +26,3 @@ def split_for_group(group: str, seed: int, fractions=(0.8, 0.1, 0.1)) -> str:
         if u < edge:
             return name
     return SPLITS[-1]
-
-
-def write_manifest(corpus_dir, entries) -> Path:
-    path = Path(corpus_dir) / MANIFEST
-    text = "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries)
-    write_bytes_atomic(path, text.encode())
-    return path
-
-
-def read_manifest(corpus_dir, split: str | None = None) -> list[dict]:
-    """Entries of a corpus (optionally one split), with clear errors for a bad manifest."""
-    path = Path(corpus_dir) / MANIFEST
-    if not path.is_file():
-        raise CorpusError(f"'{corpus_dir}': no {MANIFEST} here; build a corpus with "
-                          f"'star data build --out {corpus_dir}'")
-    if split is not None and split not in SPLITS:
-        raise CorpusError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
-    entries = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CorpusError(f"'{path}' line {number}: not valid JSON ({exc.msg})") from None
-        missing = [k for k in ("id", "path", "split", "group", "caption", "labels")
-                   if k not in entry]
-        if missing:
-            raise CorpusError(f"'{path}' line {number}: missing {', '.join(missing)}")
-        if split is None or entry["split"] == split:
-            entries.append(entry)
-    return entries
-
-
-def audio_path(corpus_dir, entry: dict) -> Path:
-    return Path(corpus_dir) / entry["path"]
