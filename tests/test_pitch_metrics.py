@@ -110,3 +110,15 @@ def test_hop_buzz_is_level_invariant_and_nan_when_undefined():
     assert math.isnan(hop_buzz(np.zeros(RATE), RATE, RATES))  # silent
     assert math.isnan(hop_buzz(x[: RATE // 20], RATE, RATES))  # shorter than 0.1 s
     assert math.isnan(hop_buzz(x, RATE, ()))  # no rates
+
+
+def test_frame_energy_distance_measures_level_in_log10_units():
+    import torch
+    from star_plugin.metrics import frame_energy_distance
+    x = torch.randn(2, 1, 8192, generator=torch.Generator().manual_seed(0))
+    assert float(frame_energy_distance(x, x)) == 0.0
+    quieter = (x * 10 ** (-10 / 20)).requires_grad_()
+    distance = frame_energy_distance(quieter, x)
+    assert abs(float(distance) - 1.0) < 1e-3      # -10 dB = one decade of energy
+    distance.backward()
+    assert float((quieter.grad * quieter).sum()) < 0  # raising the level lowers the distance

@@ -56,6 +56,7 @@ class LossConfig:
     spectral_convergence: float = 1.0
     mel: float = 1.0       # multi-scale mel distance
     l1: float = 0.1        # waveform L1 (v2 configs: 0, see docs/TRAINING.md)
+    frame_energy: float = 0.0  # log frame energies (metrics.frame_energy_distance): the level
     inst_freq: float = 0.0     # phase-derivative distances (star_plugin.phase_loss)
     group_delay: float = 0.0
     # the phase-vocoder head's frequency corrections against the target's own phase advance

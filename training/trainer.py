@@ -29,7 +29,7 @@ from star_plugin.architectures import architecture
 from star_plugin.atomic import atomic_path
 from star_plugin.config import VAEConfig
 from star_plugin.errors import ConfigError
-from star_plugin.metrics import stft_and_mel_distances
+from star_plugin.metrics import frame_energy_distance, stft_and_mel_distances
 from star_plugin.model_io import save_vae
 from star_plugin.phase_loss import head_frequency_distance, phase_derivative_distances
 from star_plugin.star_loss import StarRegularizer, kl_to_fitted_gaussian, rate_bits_per_second
@@ -44,7 +44,7 @@ from .train_config import TrainConfig, apply_overrides
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "inst_freq", "group_delay",
-              "head_inst_freq",
+              "head_inst_freq", "frame_energy",
               "kl_nats_per_frame", "rate_bps", "fitted_rate_bps", "kl_weight", "kl_scale", "adv",
               "feature_matching", "disc", "grad_norm"]
 
@@ -257,6 +257,10 @@ class Trainer:
         loss = (cfg.loss.stft * (cfg.loss.spectral_convergence * convergence + log_mag)
                 + cfg.loss.mel * mel + cfg.loss.l1 * l1)
         row = {"stft": stft.item(), "mel": mel.item(), "l1": l1.item()}
+        if cfg.loss.frame_energy:
+            energy = frame_energy_distance(recon, x)
+            loss = loss + cfg.loss.frame_energy * energy
+            row.update(frame_energy=energy.item())
         if cfg.loss.inst_freq or cfg.loss.group_delay:
             inst_freq, group_delay = phase_derivative_distances(recon, x)
             loss = loss + cfg.loss.inst_freq * inst_freq + cfg.loss.group_delay * group_delay
