@@ -12,8 +12,10 @@ from pathlib import Path
 
 from star_plugin.atomic import atomic_path, write_bytes_atomic
 
-TRAIN_PANELS = (("reconstruction", ("stft", "mel")), ("phase derivatives", ("inst_freq", "group_delay")),
-                ("rate (bit/s)", ("rate_bps",)), ("beta-field scale", ("kl_scale",)))
+TRAIN_PANELS = (("reconstruction", ("stft", "mel")),
+                ("phase derivatives", ("inst_freq", "group_delay", "head_inst_freq")),
+                ("level", ("frame_energy",)),
+                ("rate (bit/s)", ("rate_bps", "fitted_rate_bps")), ("beta-field scale", ("kl_scale",)))
 EVAL_PANELS = (("eval: MSD", ("mel_distance",)), ("eval: FSC", ("fsc",)),
                ("eval: level error (dB)", ("level_error_db",)),
                ("eval: buzz (output / input)", ("buzz_ratio",)),
