@@ -89,8 +89,9 @@ class PhaseVocoderHead(Streamable):
 
 
 def init_head_projection(projection: nn.Conv1d, bins: int, audio_channels: int) -> None:
-    """Start the frequency corrections and phase offsets at zero (pure bin-centre advance):
-    their weights begin small so early training shapes magnitudes first."""
+    """Start the frequency corrections and phase offsets near zero (close to the pure
+    bin-centre advance): their weights are scaled by 0.1 and their biases zeroed, so early
+    training shapes magnitudes first."""
     with torch.no_grad():
         weight = projection.weight.view(audio_channels, 3, bins, -1)
         weight[:, 1:].mul_(0.1)

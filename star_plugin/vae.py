@@ -258,9 +258,8 @@ class StarVAE(nn.Module):
 
     def forward(self, x: torch.Tensor, sample: bool = True) -> Tuple[torch.Tensor, Latent]:
         """Training pass: reconstruction (same length as x) and the posterior."""
-        latent = self.encode(x)
-        z = latent.sample() if sample else latent.mean
-        return self.decode(z, x.shape[-1]), latent
+        audio, latent, _ = self.forward_with_head(x, sample)
+        return audio, latent
 
     def forward_with_head(self, x: torch.Tensor, sample: bool = True):
         """Training pass that also returns what the synthesis head was given (b, values x bins
