@@ -284,8 +284,9 @@ def build_corpus(out, hours: float, seed: int, *, jobs: int | None = None, sourc
         for unit in units:
             collect(_process_unit(unit))
     else:
-        methods = mp.get_all_start_methods()
-        ctx_mp = mp.get_context("fork" if "fork" in methods else "spawn")
+        # spawn, not fork: a forked child inherits the parent's thread state (torch's OpenMP
+        # pool, tqdm's monitor) and can hang on a lock held by a thread it does not have
+        ctx_mp = mp.get_context("spawn")
         with ctx_mp.Pool(min(jobs, len(units)), initializer=_init_worker,
                          initargs=(state,)) as pool:
             for result in pool.imap_unordered(_process_unit, units):
