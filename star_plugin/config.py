@@ -11,7 +11,7 @@ from .errors import ConfigError
 
 CONFIG_VERSION = 2
 FAMILIES = ("waveform", "spectral")
-HEADS = ("istft", "phase-vocoder")
+HEADS = ("istft", "phase-vocoder", "harmonic")
 BACKBONES = ("mamba", "cnn")
 
 
@@ -44,9 +44,11 @@ class VAEConfig:
     frame_layers: int = 2
     # spectral decoder at the STFT frame rate: ``decoder_blocks`` causal ConvNeXt blocks (v2)
     # instead of ``frame_layers`` residual units (v1), and the synthesis head: ``istft`` (v1,
-    # phase predicted per frame) or ``phase-vocoder`` (v2, phase accumulated across frames)
+    # phase predicted per frame), ``phase-vocoder`` (v2, phase accumulated across frames) or
+    # ``harmonic`` (v2 plus a comb of ``harmonics`` partials on a predicted f0, synthesis.py)
     decoder_blocks: int = 0
     head: str = "istft"
+    harmonics: int = 64
     # bottleneck at the latent rate
     hidden: int = 256
     bottleneck_layers: int = 2
@@ -105,6 +107,9 @@ class VAEConfig:
         need(self.n_fft >= self.stft_hop >= 1 and self.n_fft % 2 == 0,
              f"need an even n_fft >= stft_hop >= 1, got n_fft={self.n_fft}, stft_hop={self.stft_hop}")
         need(self.head in HEADS, f"head must be one of {HEADS}, got {self.head!r}")
+        need(isinstance(self.harmonics, int) and not isinstance(self.harmonics, bool)
+             and 1 <= self.harmonics <= 512,
+             f"harmonics must be an integer in 1..512, got {self.harmonics!r}")
         need(isinstance(self.decoder_blocks, int) and self.decoder_blocks >= 0,
              f"decoder_blocks must be an integer >= 0, got {self.decoder_blocks!r}")
         need(self.hidden >= 1 and self.width >= 1, "hidden and width must be >= 1")

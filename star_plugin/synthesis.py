@@ -27,7 +27,7 @@ import math
 import torch
 from torch import nn
 
-from .spectral import ISTFTSynthesis
+from .spectral import ISTFTSynthesis, analysis_scale, analysis_window
 from .streaming import Streamable
 
 TWO_PI = 2.0 * math.pi
@@ -54,38 +54,163 @@ class PhaseVocoderHead(Streamable):
         self.register_buffer("advance", torch.remainder(TWO_PI * k * hop / n_fft, TWO_PI)[:, None],
                              persistent=False)
         # counting phase from the frame centre = a shift by n_fft / 2 samples: pi * k
-        self.register_buffer("centre", (math.pi * torch.remainder(k, 2.0)).float()[:, None],
+        self.register_buffer("centre_sign", (1.0 - 2.0 * torch.remainder(k, 2.0)).float()[:, None],
                              persistent=False)
 
     @property
     def delay(self) -> int:
         return self.synthesis.delay
 
-    def _spectrum(self, x: torch.Tensor, previous: torch.Tensor):
-        """-> (re/im spectrum, last accumulated phase) for frames x, after phase ``previous``."""
+    def _pv_spectrum(self, x: torch.Tensor, previous: torch.Tensor):
+        """-> (re, im) counted from the frame centre, and the last accumulated phase."""
         logmag, correction, offset = x.chunk(3, dim=1)
         increment = self.advance + (math.pi * torch.tanh(correction)).to(torch.float64)
         running = previous.to(torch.float64) + torch.cumsum(increment, dim=-1)
         accumulated = wrap_phase(running).to(x.dtype)
-        phase = accumulated + math.pi * torch.tanh(offset) + self.centre
+        phase = accumulated + math.pi * torch.tanh(offset)
         magnitude = torch.exp((logmag - 3.0).clamp(max=MAX_LOG_MAGNITUDE))
-        spectrum = torch.cat([magnitude * torch.cos(phase), magnitude * torch.sin(phase)], dim=1)
-        return spectrum, accumulated[..., -1:]
+        return magnitude * torch.cos(phase), magnitude * torch.sin(phase), accumulated[..., -1:]
+
+    def _spectrum(self, x: torch.Tensor, state: dict):
+        """-> (re/im spectrum counted from the frame start, the phase states after x)."""
+        re, im, phase = self._pv_spectrum(x, state["phase"])
+        return self._from_centre(re, im), {"phase": phase}
+
+    def _from_centre(self, re, im):
+        # counting phase from the frame centre = a shift by n_fft / 2 samples: (-1)^k
+        return torch.cat([re * self.centre_sign, im * self.centre_sign], dim=1)
+
+    def _phase_states(self, batch, device=None, dtype=None) -> dict:
+        return {"phase": torch.zeros(batch, self.bins, 1, device=device, dtype=dtype)}
 
     def forward(self, x):
-        spectrum, _ = self._spectrum(x, x.new_zeros(x.shape[0], self.bins, 1))
+        spectrum, _ = self._spectrum(x, self._phase_states(x.shape[0], x.device, x.dtype))
         return self.synthesis(spectrum)
 
     def init_state(self, batch, device=None, dtype=None):
-        return {"phase": torch.zeros(batch, self.bins, 1, device=device, dtype=dtype),
+        return {**self._phase_states(batch, device, dtype),
                 "synthesis": self.synthesis.init_state(batch, device, dtype)}
 
     def step(self, x, state):
         if x.shape[-1] == 0:
             return x.new_zeros(x.shape[0], 1, 0), state
-        spectrum, phase = self._spectrum(x, state["phase"])
+        spectrum, phases = self._spectrum(x, state)
         audio, synthesis = self.synthesis.step(spectrum, state["synthesis"])
-        return audio, {"phase": phase, "synthesis": synthesis}
+        return audio, {**phases, "synthesis": synthesis}
+
+
+F0_LOWEST_HZ = 32.7         # C1: the f0 output spans F0_OCTAVES octaves from here
+F0_OCTAVES = 7.0
+HARMONIC_TAPER_HZ = 200.0   # harmonics fade out over this band below the head's top frequency
+LOBE_BINS = 8               # bins drawn per partial: floor(position) - 3 .. floor(position) + 4
+
+
+def f0_from_logit(logit: torch.Tensor) -> torch.Tensor:
+    return F0_LOWEST_HZ * torch.exp((F0_OCTAVES * math.log(2.0)) * torch.sigmoid(logit))
+
+
+def hann_lobe(offset: torch.Tensor) -> torch.Tensor:
+    """The Hann window's spectrum at ``offset`` bins from a partial, 1 at 0: sinc(x) / (1 - x^2).
+
+    Both removable singularities (x = 0: 1; x = +-1: 1/2) are replaced before dividing, so
+    neither the value nor its gradient is ever NaN (and it exports as plain arithmetic).
+    """
+    x2 = offset * offset
+    near_zero = x2 < 1e-8
+    near_one = (x2 - 1.0).abs() < 1e-4
+    safe = torch.where(near_zero | near_one, torch.full_like(offset, 0.5), offset)
+    value = torch.sin(math.pi * safe) / (math.pi * safe * (1.0 - safe * safe))
+    value = torch.where(near_one, torch.full_like(value, 0.5), value)
+    return torch.where(near_zero, torch.ones_like(value), value)
+
+
+class HarmonicHead(PhaseVocoderHead):
+    """The phase-vocoder head plus a harmonic comb driven by a predicted f0.
+
+    The v2 phase-vocoder head alone learned a smooth envelope of noise: nothing tied the
+    partials of a note together, and a partial between two bins needs every bin of its lobe
+    to learn the same frequency correction. Here the decoder also predicts, per frame, an f0
+    (``F0_OCTAVES`` octaves from ``F0_LOWEST_HZ``), an overall harmonic amplitude and a
+    distribution over ``harmonics`` partials. Each partial ``h`` is drawn into the spectrum as
+    the analysis window's main lobe (:func:`hann_lobe`) at ``h * f0``, with phase ``h * phi``,
+    where ``phi`` accumulates ``2 pi f0 hop / sample_rate`` from frame to frame (streaming
+    state ``f0_phase``, float64 sum, wrapped, as the bins' phase). The comb is added to the
+    phase-vocoder spectrum, which keeps the noise and what a single f0 cannot explain.
+    Partials above ``top_hz`` fade out; the spectrum is only computed up to there.
+
+    Input channels: 3 x bins (the phase-vocoder head's), then f0 logit, amplitude logit and
+    ``harmonics`` distribution logits.
+    """
+
+    def __init__(self, n_fft: int, hop: int, sample_rate: int, harmonics: int,
+                 top_hz: float = 8000.0):
+        super().__init__(n_fft, hop)
+        self.n_fft, self.hop, self.sample_rate = n_fft, hop, sample_rate
+        self.harmonics = harmonics
+        self.top_hz = min(float(top_hz), 0.5 * sample_rate - HARMONIC_TAPER_HZ)
+        self.comb_bins = min(self.bins, int(math.ceil(self.top_hz * n_fft / sample_rate)) + 3)
+        self.register_buffer("partial", torch.arange(1, harmonics + 1, dtype=torch.float32)[:, None],
+                             persistent=False)
+        self.register_buffer("lobe_offset", torch.arange(-LOBE_BINS // 2 + 1, LOBE_BINS // 2 + 1,
+                                                         dtype=torch.float32)[None, None, :, None],
+                             persistent=False)
+        # the analysis of A cos(...) peaks at A * (sum of the window / 2) * analysis scale
+        window = analysis_window(n_fft)
+        self.peak = float(window.sum() / 2 * analysis_scale(window))
+
+    @property
+    def extra_channels(self) -> int:
+        return 2 + self.harmonics
+
+    def split(self, x: torch.Tensor):
+        """Head input -> (phase-vocoder channels, f0 logit, amplitude logit, partial logits)."""
+        pv = 3 * self.bins
+        return (x[:, :pv], x[:, pv:pv + 1], x[:, pv + 1:pv + 2], x[:, pv + 2:])
+
+    def f0(self, x: torch.Tensor) -> torch.Tensor:
+        """Head input (batch, channels, frames) -> predicted f0 in Hz (batch, 1, frames)."""
+        return f0_from_logit(self.split(x)[1])
+
+    def _comb(self, f0: torch.Tensor, level: torch.Tensor, logits: torch.Tensor,
+              previous: torch.Tensor):
+        """-> (re, im) of the harmonic comb over the first ``comb_bins`` bins, last phase."""
+        increment = (2.0 * math.pi * self.hop / self.sample_rate) * f0.to(torch.float64)
+        running = previous.to(torch.float64) + torch.cumsum(increment, dim=-1)
+        phi = wrap_phase(running).to(f0.dtype)                      # (b, 1, t)
+        frequency = self.partial * f0                               # (b, H, t)
+        audible = torch.sigmoid((self.top_hz - 0.5 * HARMONIC_TAPER_HZ - frequency)
+                                / (0.1 * HARMONIC_TAPER_HZ))         # 0.7 % at top_hz
+        weights = torch.softmax(logits, dim=1) * audible
+        amplitude = self.peak * torch.exp((level - 4.0).clamp(max=4.0)) * weights
+        angle = self.partial * phi                                  # (b, H, t)
+        # each partial touches only the LOBE_BINS bins around it: scatter those, not a dense
+        # (bins x partials) product (24x less work; the lobe is -40 dB at the cut)
+        position = frequency * (self.n_fft / self.sample_rate)      # in bins
+        index = torch.floor(position).detach()[:, :, None, :] + self.lobe_offset
+        lobe = hann_lobe(index - position[:, :, None, :])           # (b, H, J, t)
+        inside = (index >= 0) & (index < self.comb_bins)
+        lobe = torch.where(inside, lobe, torch.zeros_like(lobe))
+        index = index.clamp(0, self.comb_bins - 1).to(torch.int64).flatten(1, 2)
+        b, t = f0.shape[0], f0.shape[-1]
+        re = f0.new_zeros(b, self.comb_bins, t).scatter_add(
+            1, index, (lobe * (amplitude * torch.cos(angle))[:, :, None, :]).flatten(1, 2))
+        im = f0.new_zeros(b, self.comb_bins, t).scatter_add(
+            1, index, (lobe * (amplitude * torch.sin(angle))[:, :, None, :]).flatten(1, 2))
+        return re, im, phi[..., -1:]
+
+    def _spectrum(self, x: torch.Tensor, state: dict):
+        pv, f0_logit, level, logits = self.split(x)
+        re, im, phase = self._pv_spectrum(pv, state["phase"])
+        comb_re, comb_im, f0_phase = self._comb(f0_from_logit(f0_logit), level, logits,
+                                                state["f0_phase"])
+        pad = (0, 0, 0, self.bins - self.comb_bins)
+        re = re + torch.nn.functional.pad(comb_re, pad)
+        im = im + torch.nn.functional.pad(comb_im, pad)
+        return self._from_centre(re, im), {"phase": phase, "f0_phase": f0_phase}
+
+    def _phase_states(self, batch, device=None, dtype=None) -> dict:
+        return {**super()._phase_states(batch, device, dtype),
+                "f0_phase": torch.zeros(batch, 1, 1, device=device, dtype=dtype)}
 
 
 def init_head_projection(projection: nn.Conv1d, bins: int, audio_channels: int) -> None:
@@ -97,3 +222,35 @@ def init_head_projection(projection: nn.Conv1d, bins: int, audio_channels: int) 
         weight[:, 1:].mul_(0.1)
         if projection.bias is not None:
             projection.bias.view(audio_channels, 3, bins)[:, 1:].zero_()
+
+
+class HarmonicProjection(Streamable):
+    """Pointwise projection to a :class:`HarmonicHead`'s input, per audio channel
+    [phase-vocoder channels, harmonic channels]. The phase-vocoder part keeps the name
+    ``conv`` of the plain projection it extends, so a phase-vocoder model's weights load into
+    it (``init_from``); the harmonic part starts near zero: f0 in mid-range, quiet, flat."""
+
+    def __init__(self, hidden: int, pv_channels: int, harmonic_channels: int,
+                 audio_channels: int):
+        super().__init__()
+        self.audio_channels = audio_channels
+        self.conv = nn.Conv1d(hidden, pv_channels * audio_channels, 1)
+        self.harmonic = nn.Conv1d(hidden, harmonic_channels * audio_channels, 1)
+        with torch.no_grad():
+            self.harmonic.weight.mul_(0.1)
+            self.harmonic.bias.zero_()
+
+    def forward(self, x):
+        b, t, ch = x.shape[0], x.shape[-1], self.audio_channels
+        pv = self.conv(x).reshape(b, ch, -1, t)
+        harmonic = self.harmonic(x).reshape(b, ch, -1, t)
+        return torch.cat([pv, harmonic], dim=2).reshape(b, -1, t)
+
+    def init_state(self, batch, device=None, dtype=None):
+        return {}
+
+    def step(self, x, state):
+        if x.shape[-1] == 0:
+            channels = self.conv.out_channels + self.harmonic.out_channels
+            return x.new_zeros(x.shape[0], channels, 0), state
+        return self.forward(x), state

@@ -25,8 +25,9 @@ from .layers import (ChannelNorm, Conv, ConvTranspose, Snake, conv_stack, convne
                      encoder_block)
 from .mamba import MambaLayer, RMSNorm
 from .spectral import ISTFTSynthesis, STFTAnalysis
-from .synthesis import PhaseVocoderHead, init_head_projection
-from .streaming import Streamable, StreamSequential, drop_leading
+from .synthesis import HarmonicHead, HarmonicProjection, PhaseVocoderHead, init_head_projection
+from .streaming import (Streamable, StreamSequential, frames_to_encode, latency_fifo,
+                        split_whole_hops)
 
 LOGSIGMA_RANGE = (-12.0, 4.0)
 
@@ -121,7 +122,8 @@ def build_encoder(cfg: VAEConfig) -> StreamSequential:
 
 def spectral_synthesis(cfg: VAEConfig) -> list:
     """The frame-rate decoder and its head. v1: residual units, a 1x1 conv to (log magnitude,
-    phase) and an inverse STFT. v2: causal ConvNeXt blocks and the phase-vocoder head."""
+    phase) and an inverse STFT. v2: causal ConvNeXt blocks and the phase-vocoder head, with
+    or without the f0-driven harmonic comb."""
     c, h, ch = cfg.causal, cfg.hidden, cfg.audio_channels
     bins = cfg.n_fft // 2 + 1
     if cfg.head == "istft":
@@ -130,10 +132,14 @@ def spectral_synthesis(cfg: VAEConfig) -> list:
         return [*body, Conv(h, 2 * bins * ch, 1, causal=c), PerChannel(head, ch)]
     body = ([conv_stack(h, cfg.frame_layers, kernel=3, causal=c)] if cfg.decoder_blocks == 0
             else [convnext_block(h, causal=c) for _ in range(cfg.decoder_blocks)])
-    projection = Conv(h, 3 * bins * ch, 1, causal=c)
+    if cfg.head == "harmonic":
+        head = HarmonicHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics)
+        projection = HarmonicProjection(h, 3 * bins, head.extra_channels, ch)
+    else:
+        head = PhaseVocoderHead(cfg.n_fft, cfg.stft_hop)
+        projection = Conv(h, 3 * bins * ch, 1, causal=c)
     init_head_projection(projection.conv, bins, ch)
-    return [*body, ChannelNorm(h), projection,
-            PerChannel(PhaseVocoderHead(cfg.n_fft, cfg.stft_hop), ch)]
+    return [*body, ChannelNorm(h), projection, PerChannel(head, ch)]
 
 
 def build_decoder(cfg: VAEConfig) -> StreamSequential:
@@ -221,9 +227,8 @@ class StarVAE(nn.Module):
     def _pad_for_encoding(self, x: torch.Tensor) -> torch.Tensor:
         """Right-pad with silence so that every input sample gets a complete reconstruction
         (the synthesis delay) and the length is a whole number of hops."""
-        need = x.shape[-1] + self.synthesis_delay
-        total = max(1, -(-need // self.hop)) * self.hop
-        return F.pad(x, (0, total - x.shape[-1]))
+        frames = max(1, frames_to_encode(x.shape[-1], self.hop, self.synthesis_delay))
+        return F.pad(x, (0, frames * self.hop - x.shape[-1]))
 
     def posterior(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(mean, logsigma) of the frames of x; x length must be a multiple of hop."""
@@ -297,28 +302,23 @@ class StarVAE(nn.Module):
 
     def stream_posterior(self, block: torch.Tensor, state: dict):
         """Audio block (any length) -> (mean, logsigma, state) of every hop it completes.
-
-        The block passes the streaming guard first (``star_plugin.guard``): NaN/Inf -> 0 and
-        |x| clamped to 1e4, so one bad block cannot poison the state; warned once per model."""
-        block = self._guard_block(block)
-        buffer = torch.cat([state["input"], block], dim=-1)
-        whole = buffer.shape[-1] // self.hop * self.hop
-        stats, enc_state = self.encoder.step(buffer[..., :whole], state["encoder"])
+        No guard here: :meth:`stream` (or the engine in front) is the boundary that cleans
+        blocks."""
+        whole, pending = split_whole_hops(torch.cat([state["input"], block], dim=-1), self.hop)
+        stats, enc_state = self.encoder.step(whole, state["encoder"])
         mean, logsigma = split_posterior(stats)
-        return mean, logsigma, {**state, "input": buffer[..., whole:], "encoder": enc_state}
+        return mean, logsigma, {**state, "input": pending, "encoder": enc_state}
 
-    def _guard_block(self, block: torch.Tensor) -> torch.Tensor:
-        """NaN/Inf and out-of-range samples fixed at the streaming boundary, warned once."""
-        from .guard import OnceWarner, clean_tensor
+    def _guard(self, block: torch.Tensor) -> torch.Tensor:
+        """The streaming guard (``star_plugin.guard``): NaN/Inf -> 0 and |x| clamped to 1e4,
+        so one bad block cannot poison the state; warned once per model."""
+        from .guard import BlockGuard
 
-        block, fixed = clean_tensor(block)
-        if fixed:
-            warner = self.__dict__.get("_stream_warner")
-            if warner is None:
-                warner = OnceWarner(f"model '{self.config.name}' stream")
-                self.__dict__["_stream_warner"] = warner
-            warner.report(fixed)
-        return block
+        guard = self.__dict__.get("_stream_guard")
+        if guard is None:
+            guard = self.__dict__["_stream_guard"] = BlockGuard(f"model '{self.config.name}' "
+                                                                "stream")
+        return guard(block)
 
     def stream_encode(self, block: torch.Tensor, state: dict) -> Tuple[torch.Tensor, dict]:
         """Audio block (any length) -> the latent means of every hop it completes."""
@@ -331,13 +331,11 @@ class StarVAE(nn.Module):
         return audio, {**state, "decoder": dec_state}
 
     def stream(self, block: torch.Tensor, state: dict) -> Tuple[torch.Tensor, dict]:
-        """One host block in, one block of the same length out, ``latency_samples`` late."""
+        """One host block in, one block of the same length out, ``latency_samples`` late.
+        The block passes the streaming guard first."""
         self._check_audio(block, "block")
-        frames, state = self.stream_encode(block, state)
+        frames, state = self.stream_encode(self._guard(block), state)
         audio, state = self.stream_decode(frames, state)
-        if int(state["skip"]):
-            audio, skip = drop_leading(audio, state["skip"])
-            state = {**state, "skip": torch.tensor(skip, dtype=torch.int64)}
-        fifo = torch.cat([state["output"], audio], dim=-1)
-        n = block.shape[-1]
-        return fifo[..., :n], {**state, "output": fifo[..., n:]}
+        out, queue, skip = latency_fifo(state["output"], audio, block.shape[-1],
+                                        int(state["skip"]))
+        return out, {**state, "output": queue, "skip": torch.tensor(skip, dtype=torch.int64)}

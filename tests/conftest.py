@@ -12,6 +12,8 @@ from star_plugin.vae import StarVAE  # noqa: E402
 FAMILIES = [("waveform", "mamba"), ("waveform", "cnn"), ("spectral", "mamba"), ("spectral", "cnn")]
 # the v2 decoder: causal ConvNeXt blocks and the phase-vocoder head (phase as streaming state)
 V2 = dict(family="spectral", backbone="mamba", decoder_blocks=2, head="phase-vocoder")
+# the same with the f0-driven harmonic comb (f0 phase as streaming state too)
+V2_HARMONIC = dict(V2, head="harmonic", harmonics=6)
 
 
 def tiny_config(**overrides) -> VAEConfig:

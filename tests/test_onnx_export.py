@@ -181,7 +181,8 @@ def test_streamed_onnx_equals_offline_torch_delayed_by_latency(exported):
 
 @pytest.mark.parametrize("family,backbone,channels,extra", [
     ("waveform", "mamba", 1, {}), ("spectral", "cnn", 1, {}), ("spectral", "mamba", 2, {}),
-    ("spectral", "mamba", 2, {"decoder_blocks": 2, "head": "phase-vocoder"})])
+    ("spectral", "mamba", 2, {"decoder_blocks": 2, "head": "phase-vocoder"}),
+    ("spectral", "mamba", 2, {"decoder_blocks": 2, "head": "harmonic", "harmonics": 6})])
 def test_other_architectures_export_and_stream(tmp_path, family, backbone, channels, extra):
     model = tiny_model(family=family, backbone=backbone, audio_channels=channels, **extra)
     export_model(model, tmp_path, scan_body="scan")
@@ -195,9 +196,10 @@ def test_other_architectures_export_and_stream(tmp_path, family, backbone, chann
     streamed = stream_in_blocks(onnx_model, x, [5, 300, 1, 64])
     lat = model.latency_samples
     assert (streamed[..., lat:lat + 700] - ref).abs().max() <= TOL
-    if extra.get("head") == "phase-vocoder":  # the accumulated phase is a named state
-        manifest = json.loads((tmp_path / "manifest.json").read_text())
-        assert any(name.endswith(".phase") for name in json.dumps(manifest).split('"'))
+    if "head" in extra:  # the accumulated phases are named states
+        names = json.dumps(json.loads((tmp_path / "manifest.json").read_text())).split('"')
+        assert any(name.endswith(".phase") for name in names)
+        assert any(name.endswith(".f0_phase") for name in names) == (extra["head"] == "harmonic")
 
 
 def test_bidirectional_model_exports_offline_graphs_only(tmp_path):

@@ -6,7 +6,7 @@ import torch
 from star_plugin.errors import StreamingError
 from star_plugin.streaming import flatten_state
 
-from conftest import FAMILIES, V2, tiny_model
+from conftest import FAMILIES, V2, V2_HARMONIC, tiny_model
 
 
 def stream_in_blocks(model, x, sizes):
@@ -25,8 +25,9 @@ def stream_in_blocks(model, x, sizes):
     return torch.cat(outs, dim=-1)
 
 
-KINDS = [dict(family=f, backbone=b) for f, b in FAMILIES] + [V2]
-KIND_IDS = [f"{k['family']}-{k['backbone']}" + ("-v2" if "head" in k else "") for k in KINDS]
+KINDS = [dict(family=f, backbone=b) for f, b in FAMILIES] + [V2, V2_HARMONIC]
+KIND_IDS = [f"{k['family']}-{k['backbone']}" + (f"-{k['head']}" if "head" in k else "")
+            for k in KINDS]
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)

@@ -1,6 +1,6 @@
 """The phase-vocoder head draws a partial at any pitch as one coherent sine, with a flat
 envelope (no hop-rate buzz), and streams exactly; without its frequency corrections the same
-magnitudes beat."""
+magnitudes beat. The harmonic head draws partials at multiples of its f0, in amplitude units."""
 import math
 
 import numpy as np
@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from star_plugin.spectral import STFTAnalysis
-from star_plugin.synthesis import PhaseVocoderHead, wrap_phase
+from star_plugin.synthesis import (F0_LOWEST_HZ, F0_OCTAVES, HarmonicHead, PhaseVocoderHead,
+                                   hann_lobe, wrap_phase)
 
 SR, N_FFT, HOP = 44100, 1024, 256
 
@@ -104,3 +105,83 @@ def test_wrap_phase_range():
     wrapped = wrap_phase(values)
     assert torch.all(wrapped >= 0) and torch.all(wrapped < 2 * math.pi)
     assert torch.allclose(torch.cos(wrapped), torch.cos(values))
+
+
+# ---------------------------------------------------------------- the harmonic comb (v2 "harmonic")
+def comb_frames(head: HarmonicHead, f0: float, frames: int, partials: int, total: float):
+    """Head input: phase-vocoder part silent, f0 fixed, ``total`` amplitude spread evenly over
+    the first ``partials`` partials."""
+    x = torch.zeros(1, 3 * head.bins + head.extra_channels, frames)
+    x[:, :head.bins] = -30.0                                    # log magnitudes: silence
+    pv = 3 * head.bins
+    x[:, pv] = torch.logit(torch.tensor(math.log2(f0 / F0_LOWEST_HZ) / F0_OCTAVES))
+    x[:, pv + 1] = 4.0 + math.log(total)                          # amplitude = exp(level - 4)
+    x[:, pv + 2 + partials:] = -30.0                              # other partials off
+    return x
+
+
+@pytest.mark.parametrize("f0", [98.0, 331.7, 1234.5])
+def test_harmonic_comb_draws_partials_at_multiples_of_f0_at_the_asked_level(f0):
+    head = HarmonicHead(N_FFT, HOP, SR, harmonics=16)
+    frames, partials, total = 200, 3, 0.6
+    with torch.no_grad():
+        audio = head(comb_frames(head, f0, frames, partials, total))[0, 0].numpy()
+    steady = audio[N_FFT * 2: frames * HOP - N_FFT * 2]
+    spectrum = np.abs(np.fft.rfft(steady * np.hanning(steady.size)))
+    freqs = np.fft.rfftfreq(steady.size, 1.0 / SR)
+    for h in range(1, partials + 1):
+        near = np.abs(freqs - h * f0) < 3.0
+        assert spectrum[near].max() > 0.5 * spectrum.max()       # every partial is there
+    # nothing else: away from the partials everything is at least 30 dB down
+    far = np.all([np.abs(freqs - h * f0) > 10.0 for h in range(1, partials + 1)], axis=0)
+    assert 20 * np.log10(spectrum[far].max() / spectrum.max()) < -30.0
+    # amplitude units: three equal sines of total amplitude 0.6 have RMS sqrt(3 / 2) * 0.2
+    assert abs(np.sqrt(np.mean(steady ** 2)) / (math.sqrt(1.5) * total / partials) - 1) < 0.02
+
+
+def test_one_partial_is_a_steady_sine_without_hop_buzz():
+    head = HarmonicHead(N_FFT, HOP, SR, harmonics=8)
+    with torch.no_grad():
+        audio = head(comb_frames(head, 443.3, 200, 1, 0.5))[0, 0].numpy()
+    steady = audio[N_FFT * 2: 200 * HOP - N_FFT * 2]
+    assert envelope_ripple(steady) < 0.05
+    assert level_range_db(steady) < 0.2
+
+
+def test_partials_above_the_top_frequency_are_silent():
+    head = HarmonicHead(N_FFT, HOP, SR, harmonics=64, top_hz=4000.0)
+    with torch.no_grad():
+        audio = head(comb_frames(head, 500.0, 120, 64, 0.5))[0, 0].numpy()
+    steady = audio[N_FFT * 2: 120 * HOP - N_FFT * 2]
+    spectrum = np.abs(np.fft.rfft(steady * np.hanning(steady.size)))
+    freqs = np.fft.rfftfreq(steady.size, 1.0 / SR)
+    assert 20 * np.log10(spectrum[freqs > 4100].max() / spectrum.max()) < -40.0
+    assert spectrum[np.abs(freqs - 3500) < 3].max() > 0.3 * spectrum.max()
+
+
+def test_harmonic_head_streams_exactly_with_its_f0_phase_state():
+    torch.manual_seed(1)
+    head = HarmonicHead(N_FFT, HOP, SR, harmonics=12)
+    x = torch.randn(2, 3 * head.bins + head.extra_channels, 60)
+    with torch.no_grad():
+        offline = head(x)
+        state, outs = head.init_state(2), []
+        for lo, hi in [(0, 1), (1, 1), (1, 17), (17, 18), (18, 60)]:
+            y, state = head.step(x[..., lo:hi], state)
+            outs.append(y)
+    assert (torch.cat(outs, -1) - offline).abs().max() <= 1e-4
+    assert state["f0_phase"].shape == (2, 1, 1)
+    assert 0.0 <= float(state["f0_phase"].min()) and float(state["f0_phase"].max()) < 2 * math.pi
+
+
+def test_f0_gets_a_gradient_from_the_spectrum_and_nothing_is_nan():
+    """The lobe's removable singularities (offsets 0 and +-1 bin) give finite gradients."""
+    head = HarmonicHead(N_FFT, HOP, SR, harmonics=8)
+    x = comb_frames(head, 44100 / 1024 * 5, 12, 4, 0.5)   # partials exactly on bins: offset 0
+    x.requires_grad_(True)
+    head(x).pow(2).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert x.grad[:, 3 * head.bins].abs().sum() > 0                 # f0 logit
+    values = hann_lobe(torch.tensor([0.0, 1.0, -1.0, 0.5, 2.0, 1e-5]))
+    assert torch.allclose(values[:3], torch.tensor([1.0, 0.5, 0.5]), atol=1e-4)
+    assert abs(float(values[4])) < 1e-6

@@ -1,5 +1,6 @@
 """The VAE trainer on a tiny model and a tiny on-disk corpus: exact resume, kill -9, DDP, bad data."""
 import json
+import math
 import os
 import signal
 import subprocess
@@ -246,3 +247,27 @@ def test_head_frequency_distance_is_low_for_the_ideal_head_input():
     ideal = head_frequency_distance(partial_frames(head, 331.7, 80, True), audio, N_FFT, HOP)
     untrained = head_frequency_distance(partial_frames(head, 331.7, 80, False), audio, N_FFT, HOP)
     assert float(ideal) < 0.05 < 0.4 < float(untrained)
+
+
+def test_harmonic_head_continues_a_phase_vocoder_run_with_its_f0_loss(tiny_corpus, tmp_path):
+    """A harmonic-head model takes every weight of a phase-vocoder run (its projection keeps
+    the name ``conv``), starts the rate controller where asked, and logs the f0 loss."""
+    pv = dict(TINY_TRAIN_MODEL, decoder_blocks=1, head="phase-vocoder")
+    first = Trainer(tiny_train_config(tiny_corpus, steps=1, model=pv), tmp_path / "one").fit()
+    harmonic = dict(pv, head="harmonic", harmonics=4)
+    run = tmp_path / "two"
+    trainer = Trainer(tiny_train_config(tiny_corpus, steps=2, model=harmonic, init_from=str(first),
+                                        init_strict=False,
+                                        loss={"f0": 1.0, "head_inst_freq": 1.0,
+                                              "kl_scale_init": 0.25}), run)
+    assert abs(trainer.log_kl_scale - math.log(0.25)) < 1e-9
+    source, mine = weights(first), trainer.model.state_dict()
+    assert all(torch.equal(source[k], mine[k]) for k in source)
+    assert {k for k in mine if k not in source} == {k for k in mine if ".harmonic." in k}
+    trainer.fit()
+    import csv
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert all(0.0 <= float(r["f0_octaves"]) < 8.0 for r in rows)
+    with pytest.raises(ConfigError, match="kl_scale_init"):
+        Trainer(tiny_train_config(tiny_corpus, steps=1, loss={"kl_scale_init": 0.0}),
+                tmp_path / "three")

@@ -62,12 +62,18 @@ class LossConfig:
     # the phase-vocoder head's frequency corrections against the target's own phase advance
     # (phase_loss.head_frequency_distance): local, where the output-side IF loss is not
     head_inst_freq: float = 0.0
+    # the harmonic head's f0 against YIN on the target (pitch.f0_distance, octaves): makes
+    # the encoder carry pitch through the latent
+    f0: float = 0.0
     kl_warmup_steps: int = 1000
     # rate control: scale the whole beta field (its shape kept) so that the fitted rate (KL
     # against a Gaussian fitted to the batch's latents) tracks this many bits/s; None keeps
     # the betas as configured
     rate_target_bps: Optional[float] = None
     rate_control_speed: float = 0.003    # change of log(scale) per step, at most
+    # the scale to start from: a run that continues another (init_from) starts where the rate
+    # controller of that run had brought it, not at 1
+    kl_scale_init: float = 1.0
 
 
 @dataclass

@@ -32,6 +32,7 @@ from star_plugin.errors import ConfigError
 from star_plugin.metrics import frame_energy_distance, stft_and_mel_distances
 from star_plugin.model_io import save_vae
 from star_plugin.phase_loss import head_frequency_distance, phase_derivative_distances
+from star_plugin.pitch import f0_distance
 from star_plugin.star_loss import StarRegularizer, kl_to_fitted_gaussian, rate_bits_per_second
 from star_plugin.vae import StarVAE
 
@@ -44,7 +45,7 @@ from .train_config import TrainConfig, apply_overrides
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "inst_freq", "group_delay",
-              "head_inst_freq", "frame_energy",
+              "head_inst_freq", "frame_energy", "f0_octaves",
               "kl_nats_per_frame", "rate_bps", "fitted_rate_bps", "kl_weight", "kl_scale", "adv",
               "feature_matching", "disc", "grad_norm"]
 
@@ -147,14 +148,18 @@ class Trainer:
                 raise ConfigError(f"training config: {exc}") from None
             self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=adv.lr, betas=(0.8, 0.99))
         self.step, self.elapsed = 0, 0.0
-        self.log_kl_scale = 0.0  # rate control: log of the beta field's overall scale
+        # rate control: log of the beta field's overall scale (a resumed run restores its own)
+        if not config.loss.kl_scale_init > 0:
+            raise ConfigError(f"loss.kl_scale_init must be > 0, got {config.loss.kl_scale_init!r}")
+        self.log_kl_scale = math.log(config.loss.kl_scale_init)
         if resume and checkpoint.exists():
             self._load(checkpoint)
         elif resume and self.ctx.main:
             print(f"--resume: no checkpoint in '{self.out}', starting from scratch", file=sys.stderr)
         wrap = (lambda m: DistributedDataParallel(m)) if self.ctx.distributed else (lambda m: m)
-        self.head_loss = bool(config.loss.head_inst_freq) and self.vae_config.head == "phase-vocoder"
-        self.train_step = wrap(TrainStep(self.model, with_head=self.head_loss))
+        self.head_loss = bool(config.loss.head_inst_freq) and self.vae_config.head != "istft"
+        self.f0_loss = bool(config.loss.f0) and self.vae_config.head == "harmonic"
+        self.train_step = wrap(TrainStep(self.model, with_head=self.head_loss or self.f0_loss))
         self.disc_step = wrap(self.disc) if self.disc is not None else None
         sr = self.vae_config.sample_rate
         self.pool = ClipPool(config.data.corpus, config.data.split, sr, config.data.max_items,
@@ -233,6 +238,14 @@ class Trainer:
             print(f"resumed '{self.out}' at step {self.step}", file=sys.stderr)
 
     # ------------------------------------------------------------------ one step
+    def _phase_vocoder_part(self, features: torch.Tensor) -> torch.Tensor:
+        """The head input's phase-vocoder channels (the harmonic head appends its own)."""
+        if self.vae_config.head != "harmonic":
+            return features
+        b, t, ch = features.shape[0], features.shape[-1], self.vae_config.audio_channels
+        pv = 3 * (self.vae_config.n_fft // 2 + 1)
+        return features.reshape(b, ch, -1, t)[:, :, :pv].reshape(b, ch * pv, t)
+
     def _batch(self):
         rng = np.random.default_rng([self.config.seed, self.step, self.ctx.rank])
         x = self.pool.batch(rng, self.config.optim.batch_size, self.samples, self.config.data.gain_db)
@@ -266,10 +279,17 @@ class Trainer:
             loss = loss + cfg.loss.inst_freq * inst_freq + cfg.loss.group_delay * group_delay
             row.update(inst_freq=inst_freq.item(), group_delay=group_delay.item())
         if self.head_loss:
-            head_freq = head_frequency_distance(features.float(), x, self.vae_config.n_fft,
-                                                self.vae_config.stft_hop)
+            head_freq = head_frequency_distance(self._phase_vocoder_part(features.float()), x,
+                                                self.vae_config.n_fft, self.vae_config.stft_hop)
             loss = loss + cfg.loss.head_inst_freq * head_freq
             row.update(head_inst_freq=head_freq.item())
+        if self.f0_loss:
+            head = self.model.decoder.layers[-1].inner
+            per_channel = features.float().reshape(x.shape[0] * x.shape[1], -1, features.shape[-1])
+            f0_error = f0_distance(head.f0(per_channel), x, sr, self.vae_config.n_fft,
+                                   self.vae_config.stft_hop)
+            loss = loss + cfg.loss.f0 * f0_error
+            row.update(f0_octaves=f0_error.item())
         kl_weight = min(1.0, self.step / max(1, cfg.loss.kl_warmup_steps)) * math.exp(self.log_kl_scale)
         kl, kl_stats = self.regularizer(mu.float(), logsigma.float(), weight=kl_weight)
         loss = loss + kl

@@ -1,0 +1,61 @@
+"""YIN f0 at the model's STFT frames: the harmonic head's training target."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from star_plugin.pitch import f0_distance, frame_centres, model_frame_f0
+
+SR, N_FFT, HOP = 44100, 1024, 256
+FRAMES = SR // HOP
+
+
+def tone(f0, seconds=1.0, partials=(1.0, 0.5, 0.25)):
+    t = torch.arange(int(SR * seconds)) / SR
+    return sum(a * torch.sin(2 * math.pi * (h + 1) * f0 * t + h) for h, a in enumerate(partials))
+
+
+@pytest.mark.parametrize("f0", [55.0, 110.0, 261.6, 440.0, 987.8, 1760.0])
+def test_steady_tones_within_a_tenth_of_a_semitone(f0):
+    est, voiced, _ = model_frame_f0(0.3 * tone(f0)[None], SR, N_FFT, HOP, FRAMES)
+    inner = slice(8, -8)
+    assert voiced[0, inner].all()
+    cents = 1200 * torch.log2(est[0, inner] / f0)
+    assert cents.abs().max() < 10.0
+
+
+def test_missing_fundamental_still_reads_the_fundamental():
+    est, voiced, _ = model_frame_f0(0.3 * tone(150.0, partials=(0.0, 1.0, 0.8, 0.6))[None],
+                                    SR, N_FFT, HOP, FRAMES)
+    assert abs(float(est[0, 20:-20].median()) - 150.0) < 1.0
+
+
+def test_noise_and_silence_are_unvoiced():
+    noise = torch.randn(2, SR, generator=torch.Generator().manual_seed(0)) * 0.1
+    _, voiced, _ = model_frame_f0(noise, SR, N_FFT, HOP, FRAMES)
+    assert voiced.float().mean() < 0.05
+    _, voiced, _ = model_frame_f0(torch.zeros(1, SR), SR, N_FFT, HOP, FRAMES)
+    assert not voiced.any()
+
+
+def test_frames_are_centred_where_the_model_frames_are():
+    """A switch from 200 to 300 Hz at sample 22050: frames centred well before read 200."""
+    x = torch.cat([tone(200.0, 0.5), tone(300.0, 0.5)])[None] * 0.3
+    est, _, _ = model_frame_f0(x, SR, N_FFT, HOP, FRAMES)
+    centres = frame_centres(FRAMES, N_FFT, HOP)
+    before = centres < 22050 - 1200
+    after = centres > 22050 + 1200
+    assert torch.allclose(est[0, before][5:], torch.tensor(200.0), rtol=5e-3)
+    assert torch.allclose(est[0, after][:-5], torch.tensor(300.0), rtol=5e-3)
+    assert int(centres[0]) == HOP - N_FFT // 2
+
+
+def test_f0_distance_is_in_octaves_over_voiced_frames():
+    x = (0.3 * tone(220.0))[None, None]                  # (batch, channels, samples)
+    right = torch.full((1, 1, FRAMES), 220.0)
+    assert float(f0_distance(right, x, SR, N_FFT, HOP)) < 0.01
+    octave_up = torch.full((1, 1, FRAMES), 440.0)
+    assert abs(float(f0_distance(octave_up, x, SR, N_FFT, HOP)) - 1.0) < 0.01
+    silence = torch.zeros(1, 1, SR)
+    assert float(f0_distance(octave_up, silence, SR, N_FFT, HOP)) == 0.0
