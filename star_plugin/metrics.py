@@ -252,3 +252,26 @@ def hop_buzz(audio, sample_rate: int, rates) -> float:
         if near.any():
             peaks.append(env_spec[near].max())
     return float(max(peaks) / median) if peaks else float("nan")
+
+
+PITCH_HOP = 512   # f0 read every 512 samples for the pitch error
+
+
+def pitch_error_cents(estimate, reference, sample_rate: int) -> float:
+    """Median |pitch difference| in cents between estimate and reference (YIN, star_plugin.pitch)
+    over the frames where the reference is voiced; nan when it never is. Beside FSC it says
+    *how far* the pitch moved: 100 = a semitone; an unpitched output scores in the thousands."""
+    from .pitch import yin
+
+    ref, est = _mono64(reference), _mono64(estimate)
+    n = min(ref.size, est.size)
+    if n < PITCH_HOP:
+        return float("nan")
+    centres = torch.arange(PITCH_HOP // 2, n, PITCH_HOP)
+    both = torch.from_numpy(np.stack([ref[:n], est[:n]]).astype(np.float32))
+    f0, voiced, _ = yin(both, sample_rate, centres)
+    keep = voiced[0]
+    if not bool(keep.any()):
+        return float("nan")
+    cents = 1200.0 * torch.log2(f0[1, keep] / f0[0, keep]).abs()
+    return float(cents.median())

@@ -59,3 +59,14 @@ def test_f0_distance_is_in_octaves_over_voiced_frames():
     assert abs(float(f0_distance(octave_up, x, SR, N_FFT, HOP)) - 1.0) < 0.01
     silence = torch.zeros(1, 1, SR)
     assert float(f0_distance(octave_up, silence, SR, N_FFT, HOP)) == 0.0
+
+
+def test_pitch_error_in_cents_between_two_recordings():
+    from star_plugin.metrics import pitch_error_cents
+    a = (0.3 * tone(220.0)).numpy()[None]
+    semitone_up = (0.3 * tone(220.0 * 2 ** (1 / 12))).numpy()[None]
+    assert pitch_error_cents(a, a, SR) < 1.0
+    assert abs(pitch_error_cents(semitone_up, a, SR) - 100.0) < 3.0
+    assert abs(pitch_error_cents(0.2 * a, a, SR)) < 1.0          # level does not matter
+    noise = np.random.default_rng(0).normal(0, 0.1, (1, SR))
+    assert math.isnan(pitch_error_cents(a, noise, SR))          # nothing voiced to compare

@@ -31,7 +31,8 @@ def add_arguments(parser) -> None:
 
 #: Per-clip metrics, in table order. ``buzz``/``buzz_input``: hop-rate buzz of the output and
 #: of the input at the row's rates; ``buzz_ratio``: their quotient (output / input).
-METRICS = ("si_sdr", "msd", "stft_d", "fsc", "level_db", "buzz", "buzz_input", "buzz_ratio")
+METRICS = ("si_sdr", "msd", "stft_d", "fsc", "f0_cents", "level_db", "buzz", "buzz_input",
+           "buzz_ratio")
 
 
 class ReferenceScorer:
@@ -62,7 +63,8 @@ class ReferenceScorer:
         import torch
 
         from ..metrics import (fine_structure_correlation, level_error_db, log_mel_features,
-                               mel_distance_from, si_sdr, stft_distance_from, stft_magnitudes)
+                               mel_distance_from, pitch_error_cents, si_sdr, stft_distance_from,
+                               stft_magnitudes)
 
         e = torch.from_numpy(estimate.astype("float32", copy=False))
         with torch.no_grad():
@@ -71,6 +73,7 @@ class ReferenceScorer:
         return {"si_sdr": si_sdr(estimate, self.reference),
                 "msd": float(msd), "stft_d": float(stft),
                 "fsc": fine_structure_correlation(estimate, self.reference, self.sample_rate),
+                "f0_cents": pitch_error_cents(estimate, self.reference, self.sample_rate),
                 "level_db": level_error_db(estimate, self.reference),
                 **self.buzz(estimate, rates)}
 
@@ -333,12 +336,14 @@ def table_rows(result) -> list:
     return out
 
 
-SUBSET_HEADERS = ["model/codec", "n", "SI-SDR dB", "MSD", "STFT-D", "FSC", "level dB",
-                  "buzz out", "buzz in", "buzz out/in"]
-SUBSET_COLUMNS = (("si_sdr", 2), ("msd", 3), ("stft_d", 3), ("fsc", 3), ("level_db", 2),
+SUBSET_HEADERS = ["model/codec", "n", "SI-SDR dB", "MSD", "STFT-D", "FSC", "f0 err cents",
+                  "level dB", "buzz out", "buzz in", "buzz out/in"]
+SUBSET_COLUMNS = (("si_sdr", 2), ("msd", 3), ("stft_d", 3), ("fsc", 3), ("f0_cents", 0),
+                  ("level_db", 2),
                   ("buzz", 2), ("buzz_input", 2), ("buzz_ratio", 2))
 SUBSET_NOTE = ("Per subset, the mean over its clips. FSC (fine-structure correlation): 1 = the "
-               "input's harmonics, 0 = unrelated; level dB: output RMS minus input RMS; buzz: "
+               "input's harmonics, 0 = unrelated; f0 err cents: median pitch error over the "
+               "input's voiced frames (YIN; 100 = a semitone); level dB: output RMS minus input RMS; buzz: "
                "hop-rate buzz of the output and of the input, out/in the mean of the per-clip "
                "ratios (no hop-rate comb: <= 2).")
 
