@@ -94,3 +94,30 @@ def f0_distance(predicted_hz: torch.Tensor, audio: torch.Tensor, sample_rate: in
     error = (torch.log2(predicted_hz[:, 0].clamp(min=1e-3)) - torch.log2(target)).abs()
     weight = voiced.to(error.dtype)
     return (error * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+F0_CODE_REF_HZ = 220.0   # a latent pitch code of 0 is A3; one unit per octave
+
+
+def f0_to_code(f0_hz: torch.Tensor) -> torch.Tensor:
+    """Hz -> the latent pitch code: octaves from A3 (110 Hz: -1, 440 Hz: +1)."""
+    return torch.log2(f0_hz / F0_CODE_REF_HZ)
+
+
+def latent_f0_distance(code: torch.Tensor, audio: torch.Tensor, sample_rate: int,
+                       hop: int) -> torch.Tensor:
+    """Mean |code - f0_to_code(YIN f0)| (octaves) over the voiced latent frames.
+
+    ``code``: one latent channel's posterior mean (batch, channels * frames...) as
+    (batch * audio channels, frames), frame i covering samples [i hop, (i + 1) hop) and read at
+    its centre; ``audio``: (batch, channels, samples). Supervising a latent channel (not only
+    the decoder's f0) gives the encoder a short gradient path to carry pitch: through the
+    decoder alone it stayed at the corpus median for hundreds of steps."""
+    rows = audio.reshape(-1, audio.shape[-1])
+    frames = code.shape[-1]
+    with torch.no_grad():
+        centres = torch.arange(frames) * hop + hop // 2
+        target, voiced, _ = yin(rows, sample_rate, centres)
+    error = (code - f0_to_code(target)).abs()
+    weight = voiced.to(error.dtype)
+    return (error * weight).sum() / weight.sum().clamp(min=1.0)

@@ -70,3 +70,16 @@ def test_pitch_error_in_cents_between_two_recordings():
     assert abs(pitch_error_cents(0.2 * a, a, SR)) < 1.0          # level does not matter
     noise = np.random.default_rng(0).normal(0, 0.1, (1, SR))
     assert math.isnan(pitch_error_cents(a, noise, SR))          # nothing voiced to compare
+
+
+def test_latent_pitch_code_distance_reads_each_latent_frame_at_its_centre():
+    from star_plugin.pitch import f0_to_code, latent_f0_distance
+    hop = 1024
+    x = torch.cat([tone(110.0, 0.5), tone(440.0, 0.5)])[None, None] * 0.3
+    frames = x.shape[-1] // hop
+    centres = torch.arange(frames) * hop + hop // 2
+    truth = torch.where(centres < SR // 2, torch.tensor(110.0), torch.tensor(440.0))
+    code = f0_to_code(truth)[None]
+    assert float(code.min()) == -1.0 and float(code.max()) == 1.0   # octaves from A3
+    assert float(latent_f0_distance(code, x, SR, hop)) < 0.05
+    assert abs(float(latent_f0_distance(code + 0.5, x, SR, hop)) - 0.5) < 0.05

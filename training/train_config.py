@@ -65,6 +65,11 @@ class LossConfig:
     # the harmonic head's f0 against YIN on the target (pitch.f0_distance, octaves): makes
     # the encoder carry pitch through the latent
     f0: float = 0.0
+    # latent channel ``latent_f0_channel``'s mean against the YIN f0 as a pitch code (octaves
+    # from A3, pitch.latent_f0_distance): a short gradient path that makes the encoder carry
+    # pitch, and a structure channel a sound designer can read (and shift) as pitch
+    latent_f0: float = 0.0
+    latent_f0_channel: int = 0
     kl_warmup_steps: int = 1000
     # rate control: scale the whole beta field (its shape kept) so that the fitted rate (KL
     # against a Gaussian fitted to the batch's latents) tracks this many bits/s; None keeps

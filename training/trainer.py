@@ -32,7 +32,7 @@ from star_plugin.errors import ConfigError
 from star_plugin.metrics import frame_energy_distance, stft_and_mel_distances
 from star_plugin.model_io import save_vae
 from star_plugin.phase_loss import head_frequency_distance, phase_derivative_distances
-from star_plugin.pitch import f0_distance
+from star_plugin.pitch import f0_distance, latent_f0_distance
 from star_plugin.star_loss import StarRegularizer, kl_to_fitted_gaussian, rate_bits_per_second
 from star_plugin.vae import StarVAE
 
@@ -45,7 +45,7 @@ from .train_config import TrainConfig, apply_overrides
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "inst_freq", "group_delay",
-              "head_inst_freq", "frame_energy", "f0_octaves",
+              "head_inst_freq", "frame_energy", "f0_octaves", "latent_f0_octaves",
               "kl_nats_per_frame", "rate_bps", "fitted_rate_bps", "kl_weight", "kl_scale", "adv",
               "feature_matching", "disc", "grad_norm"]
 
@@ -159,6 +159,9 @@ class Trainer:
         wrap = (lambda m: DistributedDataParallel(m)) if self.ctx.distributed else (lambda m: m)
         self.head_loss = bool(config.loss.head_inst_freq) and self.vae_config.head != "istft"
         self.f0_loss = bool(config.loss.f0) and self.vae_config.head == "harmonic"
+        if config.loss.latent_f0 and not 0 <= config.loss.latent_f0_channel < self.vae_config.latent_channels:
+            raise ConfigError(f"loss.latent_f0_channel must be in 0..{self.vae_config.latent_channels - 1}, "
+                              f"got {config.loss.latent_f0_channel!r}")
         self.train_step = wrap(TrainStep(self.model, with_head=self.head_loss or self.f0_loss))
         self.disc_step = wrap(self.disc) if self.disc is not None else None
         sr = self.vae_config.sample_rate
@@ -283,6 +286,11 @@ class Trainer:
                                                 self.vae_config.n_fft, self.vae_config.stft_hop)
             loss = loss + cfg.loss.head_inst_freq * head_freq
             row.update(head_inst_freq=head_freq.item())
+        if cfg.loss.latent_f0:  # one latent channel is the pitch code (pitch.f0_to_code)
+            channel = mu.float()[:, cfg.loss.latent_f0_channel]
+            latent_f0 = latent_f0_distance(channel, x[:, :1], sr, self.model.hop)
+            loss = loss + cfg.loss.latent_f0 * latent_f0
+            row.update(latent_f0_octaves=latent_f0.item())
         if self.f0_loss:
             head = self.model.decoder.layers[-1].inner
             per_channel = features.float().reshape(x.shape[0] * x.shape[1], -1, features.shape[-1])
