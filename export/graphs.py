@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from star_plugin.streaming import flatten_state, unflatten_state
+from star_plugin.streaming import flatten_state, frames_to_encode, hops_in, unflatten_state
 from star_plugin.vae import StarVAE, split_posterior
 
 STATE_IN, STATE_OUT = "state_in.", "state_out."
@@ -48,7 +48,7 @@ class EncoderGraph(nn.Module):
 
     def forward(self, audio):
         m = self.model
-        frames = (_length(audio) + m.synthesis_delay + m.hop - 1) // m.hop
+        frames = frames_to_encode(_length(audio), m.hop, m.synthesis_delay)
         padded = F.pad(audio, (0, m.hop + m.synthesis_delay))[..., : frames * m.hop]
         return m.posterior(padded)
 
@@ -72,7 +72,7 @@ class EncoderStreamGraph(nn.Module):
     def forward(self, audio, pending, *states):
         m = self.model
         buffer = torch.cat([pending, audio], dim=-1)
-        frames = _length(buffer) // m.hop
+        frames = hops_in(_length(buffer), m.hop)
         # With no complete frame, run one frame of silence and keep the old states.
         computed = torch.clamp(frames, min=1)
         padded = F.pad(buffer, (0, m.hop))[..., : computed * m.hop]

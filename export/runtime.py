@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from star_plugin.errors import ModelFileError
-from star_plugin.guard import OnceWarner, as_float_pcm, clean_block
+from star_plugin.guard import BlockGuard, as_float_pcm
 from star_plugin.latent import Latent
-from star_plugin.streaming import drop_leading
+from star_plugin.streaming import frames_to_encode, hops_in, latency_fifo
 
 from .graphs import STATE_IN, STATE_OUT
 from .manifest import check_format_version, read_manifest
@@ -84,7 +84,8 @@ class OnnxVAE:
         self.latent_channels = int(info["latent_channels"])
         self.structure_channels = int(info["structure_channels"])
         self.causal = bool(info["causal"])
-        self._guard = OnceWarner(f"ONNX model '{self.name}' stream")
+        self.backend = "onnx"
+        self.guard_block = BlockGuard(f"ONNX model '{self.name}' stream")
         self.providers = list(providers or default_providers())
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
         options = ort.SessionOptions()
@@ -96,14 +97,6 @@ class OnnxVAE:
         for needed in ("encoder", "decoder"):
             if needed not in self.sessions:
                 raise ModelFileError(f"'{self.directory}/manifest.json' lists no {needed} graph")
-
-    def guard_block(self, x: np.ndarray) -> np.ndarray:
-        """The streaming guard (``star_plugin.guard``): NaN/Inf -> 0, |x| clamped to 1e4,
-        warned once per model, so one bad block cannot poison the streaming state."""
-        x, fixed = clean_block(x)
-        if fixed:
-            self._guard.report(fixed)
-        return x
 
     # ------------------------------------------------------------------ loading and checks
     def _open(self, ort, kind: str, spec: dict, options):
@@ -147,7 +140,8 @@ class OnnxVAE:
         if problems:
             raise ModelFileError(f"'{path}' does not match manifest.json: " + "; ".join(problems[:3]))
 
-    def _states(self, kind: str) -> List[dict]:
+    def state_specs(self, kind: str) -> List[dict]:
+        """The manifest's state entries (name, shape, batch multiple) of a streaming graph."""
         if kind not in self.sessions:
             raise ModelFileError(
                 f"'{self.directory}' has no {kind} graph" + ("" if self.causal else
@@ -163,7 +157,7 @@ class OnnxVAE:
             raise ValueError(f"audio must be (batch, {self.audio_channels}, samples), got shape "
                              f"{tuple(x.shape)}")
         if x.shape[-1] == 0:  # the graph needs one sample; trim to the model's frame count
-            frames = max(1, -(-self.synthesis_delay // self.hop))
+            frames = max(1, frames_to_encode(0, self.hop, self.synthesis_delay))
             mean, logsigma = self.posterior(np.zeros(x.shape[:2] + (1,), np.float32))
             return mean[..., :frames], logsigma[..., :frames]
         mean, logsigma = self.sessions["encoder"].run(None, {"audio": x})
@@ -197,8 +191,8 @@ class OnnxVAE:
             shape[0] = batch * max(1, entry["batch_multiple"])
             return np.zeros(shape, np.float32)
 
-        enc = {e["name"]: zeros(e) for e in self._states("encoder_stream")}
-        dec = {e["name"]: zeros(e) for e in self._states("decoder_stream")}
+        enc = {e["name"]: zeros(e) for e in self.state_specs("encoder_stream")}
+        dec = {e["name"]: zeros(e) for e in self.state_specs("decoder_stream")}
         return {"input": enc.pop("input"),
                 "encoder": {k[len(ENCODER_STATE_PREFIX):]: v for k, v in enc.items()},
                 "decoder": {k[len(DECODER_STATE_PREFIX):]: v for k, v in dec.items()},
@@ -206,12 +200,9 @@ class OnnxVAE:
                 "skip": self.synthesis_delay}
 
     def stream_posterior(self, block, state: dict):
-        """Audio block (any length >= 1) -> (mean, logsigma, new state) of the hops it completes."""
-        x = _as_audio(block, "block")
-        if x.ndim != 3 or x.shape[1] != self.audio_channels or x.shape[2] == 0:
-            raise ValueError(f"block must be (batch, {self.audio_channels}, samples >= 1), got "
-                             f"shape {tuple(x.shape)}")
-        x = self.guard_block(x)
+        """Audio block (any length >= 1) -> (mean, logsigma, new state) of the hops it completes.
+        No guard here: :meth:`stream` is the boundary that cleans blocks."""
+        x = self._check_block(block)
         names = list(state["encoder"])
         feeds = {"audio": x, STATE_IN + "input": state["input"],
                  **{STATE_IN + ENCODER_STATE_PREFIX + k: state["encoder"][k] for k in names}}
@@ -232,15 +223,21 @@ class OnnxVAE:
         audio, *new = self.sessions["decoder_stream"].run(None, feeds)
         return _like(audio, frames), {**state, "decoder": dict(zip(names, new))}
 
+    def _check_block(self, block) -> np.ndarray:
+        x = _as_audio(block, "block")
+        if x.ndim != 3 or x.shape[1] != self.audio_channels or x.shape[2] == 0:
+            raise ValueError(f"block must be (batch, {self.audio_channels}, samples >= 1), got "
+                             f"shape {tuple(x.shape)}")
+        return x
+
     def stream(self, block, state: dict):
-        """One block in, one block of the same length out, ``latency_samples`` late."""
-        frames, state = self.stream_encode(block, state)
+        """One block in, one block of the same length out, ``latency_samples`` late. The
+        block passes the streaming guard first."""
+        frames, state = self.stream_encode(self.guard_block(self._check_block(block)), state)
         audio, state = self.stream_decode(_as_numpy(frames), state)
-        audio, skip = drop_leading(audio, state["skip"])
-        fifo = np.concatenate([state["output"], audio], axis=-1)
-        n = np.shape(block)[-1]
-        out = np.ascontiguousarray(fifo[..., :n])
-        return _like(out, block), {**state, "output": fifo[..., n:], "skip": skip}
+        out, queue, skip = latency_fifo(state["output"], audio, np.shape(block)[-1],
+                                        state["skip"])
+        return _like(np.ascontiguousarray(out), block), {**state, "output": queue, "skip": skip}
 
     def streamer(self, batch: int = 1) -> "OnnxStreamer":
         return OnnxStreamer(self, batch)
@@ -306,11 +303,11 @@ class OnnxStreamer:
 
     def __init__(self, model: OnnxVAE, batch: int = 1):
         self.model, self.batch = model, batch
-        enc_entries = [e for e in model._states("encoder_stream") if e["name"] != "input"]
+        enc_entries = [e for e in model.state_specs("encoder_stream") if e["name"] != "input"]
         self._encoder = _BoundGraph(model.sessions["encoder_stream"], enc_entries,
                                     ["mean", "logsigma", STATE_OUT + "input"], batch, model.device)
         self._decoder = _BoundGraph(model.sessions["decoder_stream"],
-                                    model._states("decoder_stream"), ["audio"], batch,
+                                    model.state_specs("decoder_stream"), ["audio"], batch,
                                     model.device)
         self.reset()
 
@@ -327,10 +324,11 @@ class OnnxStreamer:
         self._decoder.reset()
 
     def encode(self, block: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """Audio block (b, ch, n) -> (mean, logsigma) of the hops it completes (maybe none)."""
+        """Audio block (b, ch, n) -> (mean, logsigma) of the hops it completes (maybe none).
+        No guard here: :meth:`process` (or the engine in front) cleans blocks."""
         m = self.model
-        block = m.guard_block(_as_audio(block, "block"))
-        if self._pending.shape[-1] + block.shape[-1] < m.hop:  # no hop completes: just buffer
+        block = _as_audio(block, "block")
+        if hops_in(self._pending.shape[-1] + block.shape[-1], m.hop) == 0:  # just buffer
             self._pending = np.concatenate([self._pending, block], axis=-1)
             empty = np.zeros((self.batch, m.latent_channels, 0), np.float32)
             return empty, empty
@@ -346,14 +344,11 @@ class OnnxStreamer:
         return self._decoder.run({"latent": frames})[0]
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        """One block in, one block of the same length out, ``latency_samples`` late."""
+        """One block in, one block of the same length out, ``latency_samples`` late. The
+        block passes the model's streaming guard first."""
         n = np.shape(block)[-1]
-        audio = self.decode(self.encode(block)[0])
-        audio, self._skip = drop_leading(audio, self._skip)
-        if audio.shape[-1]:
-            self._fifo = np.concatenate([self._fifo, audio], axis=-1)
-        out = self._fifo[..., :n]
-        self._fifo = self._fifo[..., n:]
+        audio = self.decode(self.encode(self.model.guard_block(_as_audio(block, "block")))[0])
+        out, self._fifo, self._skip = latency_fifo(self._fifo, audio, n, self._skip)
         return out
 
     def states(self) -> Dict[str, np.ndarray]:

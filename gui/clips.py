@@ -11,7 +11,8 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 
-from star_plugin.audio import convert_channels, read_audio, resample, sanitize
+from star_plugin.audio import conform, read_audio, sanitize
+from star_plugin.backend import open_model
 from star_plugin.errors import AudioFileError, ConfigError
 from star_plugin.latent import Latent
 from star_plugin.morph import MorphParams
@@ -54,19 +55,12 @@ class Clip:
         return self.audio.shape[1] / self.sample_rate
 
 
-def model_input(model, audio: np.ndarray, rate: int) -> np.ndarray:
-    """(channels, n) at any rate -> the model's mono/multichannel input at its rate."""
-    channels = int(model.config.audio_channels)
-    x = convert_channels(audio, channels) if audio.shape[0] != channels else audio
-    if rate != model.sample_rate:
-        x = resample(x, rate, int(model.sample_rate))
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
 def encode(model, audio: np.ndarray, rate: int) -> Latent:
-    x = model_input(model, audio, rate)
-    with torch.inference_mode():
-        return model.encode(torch.from_numpy(x[None]))
+    """(channels, n) at any rate -> the latent of the sound mixed to the model's channels
+    (any backend: ``open_model``)."""
+    model = open_model(model)
+    x = conform(audio, rate, model.sample_rate, model.audio_channels)
+    return model.encode(np.ascontiguousarray(x, dtype=np.float32)[None])
 
 
 def analyse(model, audio: np.ndarray, rate: int) -> Analysis:
@@ -117,8 +111,8 @@ def texture_latent(model, clip: Clip) -> Latent:
     """A clip as a texture source: its generated latent, or its audio encoded (mono)."""
     if clip.latent is not None:
         return clip.latent
-    mono = convert_channels(clip.audio, 1) if clip.audio.shape[0] != 1 else clip.audio
-    return encode(model, mono, clip.sample_rate)
+    return encode(model, conform(clip.audio, clip.sample_rate, clip.sample_rate, 1),
+                  clip.sample_rate)
 
 
 def build_chain(stages: List[dict]):
@@ -134,7 +128,8 @@ def render_morph(model, content: Clip, texture: Optional[Clip], params: MorphPar
     """The effect chain around the STAR stage, offline: before -> morph -> after."""
     from star_plugin.engine import render_offline
 
-    params.validate(int(model.config.latent_channels))
+    model = open_model(model)
+    params.validate(model.latent_channels)
     if content.audio.shape[1] == 0:
         raise ConfigError(f"content clip '{content.name}' is empty")
     x, rate = content.audio, content.sample_rate

@@ -1,17 +1,16 @@
 """STAR Studio's main window: the Generate, Morph and Effect chain panels on the left, the clip
-list and the views on the right, transport (play, A/B, live) on the toolbar. All model work goes
+list and the views on the right, transport (play, A/B, live; ``transport.Transport``) on the
+toolbar, settings and recent files in ``studio_settings.StudioSettings``. All model work goes
 through one ``TaskQueue`` (never on the GUI thread); every failure becomes a dialog."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
 from PyQt6.QtCore import QMimeData, QSettings, Qt
 from PyQt6.QtGui import QAction, QKeySequence, QUndoStack
 from PyQt6.QtWidgets import (QFileDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow,
-                             QMessageBox, QProgressBar, QSplitter, QTabWidget, QVBoxLayout,
-                             QWidget)
+                             QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from star_plugin.errors import StarError
 
@@ -19,14 +18,14 @@ from .chain_panel import ChainPanel
 from .clips import Clip, generate_clips, open_clip, render_morph
 from .generate_panel import GeneratePanel
 from .morph_panel import CLIP_MIME, MorphPanel, SourceSlot, dropped_files
-from .playback import LiveRunner, Player
+from .studio_settings import StudioSettings
 from .tasks import Task, TaskQueue
+from .transport import Transport
 from .views import ClipViews
 
 AUDIO_FILTER = ("Audio files (*.wav *.flac *.ogg *.mp3 *.aif *.aiff *.w64 *.caf *.opus);;"
                 "All files (*)")
 EXPORT_FILTER = "WAV, 32-bit float (*.wav);;FLAC, 24-bit (*.flac)"
-MAX_RECENT = 10
 SHORTCUTS = [("Ctrl+O", "open audio files"), ("Ctrl+E", "export the selected clip"),
              ("Ctrl+G", "generate"), ("Ctrl+R", "render the morph"), ("Esc", "cancel"),
              ("Space", "play / stop the selected clip"), ("Ctrl+B", "A/B: original / output"),
@@ -66,13 +65,14 @@ class StudioWindow(QMainWindow):
         self.last_error: Optional[tuple] = None  # (title, message) of the latest dialog
         self.undo_stack = QUndoStack(self)
         self.tasks = TaskQueue(self)
-        self.player = Player(self)
-        self.live = LiveRunner(self)
         self.generation: Optional[Task] = None
         self.render_task: Optional[Task] = None
         self._build()
         self._menus()
-        self._restore_settings()
+        self.studio_settings = StudioSettings(self.settings, self.recent_menu, self.open_files)
+        self.studio_settings.refresh_recent()
+        self.studio_settings.restore(self)
+        self.undo_stack.clear()  # restored settings are not an undo step
         self._load_models()
 
     # ================================================================= layout
@@ -104,23 +104,12 @@ class StudioWindow(QMainWindow):
 
         bar = self.addToolBar("Transport")
         bar.setObjectName("transport")
-        self.play_action = bar.addAction("Play", self.toggle_play)
-        self.play_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
-        self.ab_action = bar.addAction("A/B: hearing output (B)")
-        self.ab_action.setCheckable(True)
-        self.ab_action.setShortcut(QKeySequence("Ctrl+B"))
-        self.ab_action.toggled.connect(self._ab_toggled)
-        self.ab_action.setEnabled(False)
-        self.live_action = bar.addAction("Live")
-        self.live_action.setCheckable(True)
-        self.live_action.setShortcut(QKeySequence("Ctrl+L"))
-        self.live_action.toggled.connect(self._live_toggled)
-        self.level = QProgressBar()
-        self.level.setRange(0, 100)
-        self.level.setMaximumWidth(120)
-        self.level.setTextVisible(False)
-        self.level.setToolTip("live output level")
-        bar.addWidget(self.level)
+        self.transport = Transport(self, bar)
+        t = self.transport
+        self.player, self.live = t.player, t.live
+        self.play_action, self.ab_action, self.live_action = (t.play_action, t.ab_action,
+                                                              t.live_action)
+        self.level = t.level
         self.model_label = QLabel("loading model...")
         self.statusBar().addPermanentWidget(self.model_label)
 
@@ -133,13 +122,9 @@ class StudioWindow(QMainWindow):
         for slot in (self.morph_panel.content, self.morph_panel.texture_source):
             slot.open_requested.connect(lambda s=slot: self.open_dialog(s))
             slot.files_dropped.connect(lambda files, s=slot: self.open_files(files, s))
-        self.morph_panel.state_changed.connect(self._push_live_params)
+        self.morph_panel.state_changed.connect(self.transport.push_live_params)
         self.clip_list.currentRowChanged.connect(lambda _: self._selection_changed())
-        self.clip_list.itemDoubleClicked.connect(lambda _: self._play_selected())
-        self.player.position.connect(self.views.set_playhead)
-        self.player.playing_changed.connect(self._playing_changed)
-        self.live.stopped.connect(self._live_stopped)
-        self.live.level.connect(lambda peak: self.level.setValue(int(min(1.0, peak) * 100)))
+        self.clip_list.itemDoubleClicked.connect(lambda _: self.transport.play_selected())
         for panel in (self.generate_panel.generate_button, self.morph_panel.render_button):
             panel.setEnabled(False)  # until the models are loaded
 
@@ -183,7 +168,6 @@ class StudioWindow(QMainWindow):
             action(view, name, lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
         helpm = self.menuBar().addMenu("&Help")
         action(helpm, "Keyboard shortcuts", self._show_shortcuts, "F1")
-        self._refresh_recent()
 
     # ================================================================= dialogs
     def show_error(self, title: str, message: str) -> QMessageBox:
@@ -245,7 +229,7 @@ class StudioWindow(QMainWindow):
                         "naming a bundled model or a STAR model directory ('star info' "
                         "describes one).")
 
-    def _need_model(self):
+    def need_model(self):
         if self.model is None:
             raise StarError("no model is loaded; restart the studio with a working --model")
         return self.model
@@ -284,20 +268,12 @@ class StudioWindow(QMainWindow):
 
     def _selection_changed(self) -> None:
         clip = self.selected_clip()
-        self.ab_action.blockSignals(True)
-        self.ab_action.setChecked(False)
-        self.ab_action.blockSignals(False)
-        self.ab_action.setText("A/B: hearing output (B)")
-        self.ab_action.setEnabled(clip is not None and clip.original is not None)
-        self.player.stop()
+        self.transport.selection_changed(clip)
         self.views.show_clip(clip)
 
     def shown_clip(self) -> Optional[Clip]:
         """The selected clip, or its original while A/B is on A."""
-        clip = self.selected_clip()
-        if clip is not None and self.ab_action.isChecked() and clip.original is not None:
-            return clip.original
-        return clip
+        return self.transport.shown_clip()
 
     # ================================================================= open / export
     def open_dialog(self, slot: Optional[SourceSlot] = None) -> None:
@@ -311,7 +287,7 @@ class StudioWindow(QMainWindow):
         tasks = []
         for path in paths:
             path = str(path)
-            task = Task(f"open {path}", lambda t, p=path: open_clip(p, self._need_model()))
+            task = Task(f"open {path}", lambda t, p=path: open_clip(p, self.need_model()))
             task.signals.finished.connect(lambda clip, s=slot: self._opened(clip, s))
             task.signals.failed.connect(lambda msg, p=path: self._open_failed(p, msg))
             tasks.append(self.tasks.submit(task))
@@ -323,11 +299,11 @@ class StudioWindow(QMainWindow):
         if slot is not None:
             slot.select(clip.id)
         self.statusBar().showMessage(f"Opened {clip.path}", 3000)
-        self._remember_file(str(clip.path))
+        self.studio_settings.remember_file(str(clip.path))
 
     def _open_failed(self, path: str, message: str) -> None:
         if not Path(path).exists():
-            self._forget_file(path)
+            self.studio_settings.forget_file(path)
         self.show_error("Cannot open audio file", f"{message}\n\nChoose a readable audio file "
                         "(WAV, FLAC, OGG, MP3, AIFF...).")
 
@@ -366,18 +342,15 @@ class StudioWindow(QMainWindow):
     def save_chain_to(self, path) -> Optional[Path]:
         """The effect chain with the STAR stage, in ``star chain --chain-file`` format."""
         from star_plugin.atomic import write_bytes_atomic
-        from star_plugin.chain import CHAIN_FORMAT_VERSION
+        from star_plugin.chain import chain_data, chain_json, star_stage
 
         texture = self.clip_by_id(self.morph_panel.texture_source.clip_id())
-        star = {"type": "star", "preset": None, "params": self.morph_panel.state(),
-                "texture_source": (str(texture.path) if texture is not None and texture.path
-                                   else None),
-                "texture_prompt": None, "generator": None}
+        star = star_stage(self.morph_panel.state(), texture_source=(
+            str(texture.path) if texture is not None and texture.path else None))
         chain = self.chain_panel.state()
-        data = {"format_version": CHAIN_FORMAT_VERSION,
-                "stages": chain["before"] + [star] + chain["after"]}
+        data = chain_data(chain["before"] + [star] + chain["after"])
         try:
-            saved = write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+            saved = write_bytes_atomic(path, chain_json(data))
         except OSError as exc:
             self.show_error("Cannot save the chain", f"'{path}': {exc}")
             return None
@@ -459,7 +432,7 @@ class StudioWindow(QMainWindow):
             self.show_error("Bad morph parameters", str(exc))
             return None
         before, after = self.chain_panel.stages("before"), self.chain_panel.stages("after")
-        task = Task("render", lambda t: render_morph(self._need_model(), content, texture, params,
+        task = Task("render", lambda t: render_morph(self.need_model(), content, texture, params,
                                                      before, after, progress=t.report))
         task.signals.progress.connect(panel.set_progress)
         task.signals.finished.connect(self._rendered)
@@ -485,86 +458,13 @@ class StudioWindow(QMainWindow):
             if task is not None:
                 task.cancel()
 
-    # ================================================================= playback
+    # ================================================================= transport
     def toggle_play(self) -> None:
-        if self.player.playing:
-            self.player.stop()
-            return
-        self._play_selected()
-
-    def _play_selected(self) -> None:
-        clip = self.shown_clip()
-        if clip is None:
-            self.show_info("Nothing to play", "Select a clip in the clip list first.")
-            return
-        self._play(clip, 0.0)
-
-    def _play(self, clip: Clip, start_s: float) -> None:
-        try:
-            self.player.play(clip.audio, clip.sample_rate, start_s)
-        except StarError as exc:
-            self.show_info("No audio output", str(exc))
-
-    def _playing_changed(self, playing: bool) -> None:
-        self.play_action.setText("Stop" if playing else "Play")
-        if not playing:
-            self.views.set_playhead(None)
-
-    def _ab_toggled(self, original: bool) -> None:
-        self.ab_action.setText("A/B: hearing original (A)" if original else
-                               "A/B: hearing output (B)")
-        clip = self.shown_clip()
-        self.views.show_clip(clip)
-        if self.player.playing and clip is not None:  # same position, other version
-            self._play(clip, self.player.current_seconds())
+        self.transport.toggle_play()
 
     def live_chain(self):
-        """The effect chain with a STAR stage for live mode (the Morph panel's settings and
-        texture source)."""
-        from star_plugin.chain import StarChain
-        from star_plugin.effects import StarEffect
-
-        from .clips import build_chain, texture_latent
-
-        model = self._need_model()
-        texture = self.clip_by_id(self.morph_panel.texture_source.clip_id())
-        source = texture_latent(model, texture) if texture is not None else None
-        star = StarEffect(model, self.morph_panel.params(), texture_source=source)
-        chain = self.chain_panel.state()
-        return StarChain(list(build_chain(chain["before"]).stages) + [star] +
-                         list(build_chain(chain["after"]).stages))
-
-    def _live_toggled(self, on: bool) -> None:
-        if not on:
-            self.live.stop()
-            self.level.setValue(0)
-            return
-        try:
-            self.live.start(self.live_chain())
-        except StarError as exc:
-            self.live_action.blockSignals(True)
-            self.live_action.setChecked(False)
-            self.live_action.blockSignals(False)
-            self.show_info("Live mode is unavailable", str(exc))
-            return
-        self.statusBar().showMessage("Live: input -> chain -> output (Ctrl+L stops)")
-
-    def _push_live_params(self) -> None:
-        """Morph changes reach the running live chain (smoothed by the engine: no clicks)."""
-        if self.live.running and self.live.chain is not None:
-            try:
-                for effect in self.live.chain.star_effects():
-                    effect.set(**self.morph_panel.state())
-            except StarError as exc:
-                self.show_error("Bad morph parameters", str(exc))
-
-    def _live_stopped(self, message: str) -> None:
-        self.live_action.blockSignals(True)
-        self.live_action.setChecked(False)
-        self.live_action.blockSignals(False)
-        self.level.setValue(0)
-        if message:
-            self.show_error("Live mode stopped", message)
+        """The effect chain with a STAR stage for live mode (``Transport.live_chain``)."""
+        return self.transport.live_chain()
 
     # ================================================================= drag and drop
     def dragEnterEvent(self, event):
@@ -579,67 +479,16 @@ class StudioWindow(QMainWindow):
 
     # ================================================================= settings
     def _last_dir(self) -> str:
-        return str(self.settings.value("files/last_dir", str(Path.home())))
+        return self.studio_settings.last_dir()
 
     def recent_files(self) -> List[str]:
-        value = self.settings.value("files/recent", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _remember_file(self, path: str) -> None:
-        files = [path] + [f for f in self.recent_files() if f != path]
-        self.settings.setValue("files/recent", files[:MAX_RECENT])
-        self.settings.setValue("files/last_dir", str(Path(path).parent))
-        self._refresh_recent()
-
-    def _forget_file(self, path: str) -> None:
-        self.settings.setValue("files/recent", [f for f in self.recent_files() if f != path])
-        self._refresh_recent()
-
-    def _refresh_recent(self) -> None:
-        self.recent_menu.clear()
-        files = self.recent_files()
-        for path in files:
-            a = self.recent_menu.addAction(path)
-            a.triggered.connect(lambda _=False, p=path: self.open_files([p]))
-        self.recent_menu.setEnabled(bool(files))
-
-    def _restore_settings(self) -> None:
-        s = self.settings
-        geometry = s.value("window/geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 820)
-        splitter = s.value("window/splitter")
-        if splitter is not None:
-            self.splitter.restoreState(splitter)
-        self.tabs.setCurrentIndex(int(s.value("window/tab", 0) or 0))
-        for key, apply in (("generate/settings", self.generate_panel.apply_settings),
-                           ("morph/state", self.morph_panel.restore_state),
-                           ("chain/state", self.chain_panel.restore_state)):
-            try:
-                value = json.loads(s.value(key, "") or "null")
-                if isinstance(value, dict):
-                    apply(value)
-            except (ValueError, KeyError, TypeError, StarError):
-                pass  # settings from another version: keep the defaults
-        self.undo_stack.clear()
+        return self.studio_settings.recent_files()
 
     def save_settings(self) -> None:
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/splitter", self.splitter.saveState())
-        s.setValue("window/tab", self.tabs.currentIndex())
-        s.setValue("generate/settings", json.dumps(self.generate_panel.settings()))
-        s.setValue("morph/state", json.dumps(self.morph_panel.state()))
-        s.setValue("chain/state", json.dumps(self.chain_panel.state()))
-        s.sync()
+        self.studio_settings.save(self)
 
     def closeEvent(self, event):
         self.save_settings()
-        self.player.stop()
-        self.live.stop()
+        self.transport.stop()
         self.tasks.shutdown()
         super().closeEvent(event)

@@ -42,7 +42,7 @@ def capture(out_dir, model: str = "default", generator: str = "default") -> list
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
-    from star_plugin.model_io import presets_dir
+    from star_plugin.bundled import presets_dir
 
     from .main_window import StudioWindow
 

@@ -7,6 +7,7 @@ from .version import __version__
 _LAZY = {
     "selective_scan": ".scan", "VAEConfig": ".config", "Latent": ".latent",
     "StarVAE": ".vae", "load_vae": ".model_io", "save_vae": ".model_io",
+    "open_model": ".backend",
     "architecture": ".architectures",
     "load_generator": ".gen.store", "Generator": ".gen.generator",
     "texture_from_prompt": ".gen.texture", "StreamingEngine": ".engine",

@@ -14,7 +14,10 @@ the Pedalboard convention. Every function here accepts any sample rate and chann
 * :func:`resample`        -- soxr, very high quality, exact output length.
 * :func:`convert_channels`-- documented up/down-mix rules.
 * :func:`as_channels_first` -- normalise a user array to float32 ``(channels, samples)``.
-* :func:`load_for_model`  -- read + sanitize + resample + convert channels, with an info dict.
+* :func:`conform`         -- one sound mixed to a model's channel count and rate (analyses,
+                             texture sources, corpus clips; ``convert.py`` folds channels into
+                             the batch instead, for rendering every channel).
+* :func:`load_for_model`  -- read + sanitize + :func:`conform`, with an info dict.
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ from .errors import AudioFileError
 __all__ = [
     "MAX_CHANNELS", "WRITE_FORMATS", "TruncatedAudioWarning",
     "read_audio", "write_audio", "sanitize", "resample", "convert_channels",
-    "as_channels_first", "load_for_model",
+    "as_channels_first", "conform", "load_for_model",
 ]
 
 #: Largest channel count accepted on the first axis of a 2-D array. A larger first axis almost
@@ -149,7 +152,7 @@ def sanitize(audio: np.ndarray) -> tuple[np.ndarray, int]:
 
 # ----------------------------------------------------------------------------- reading
 
-def _wav_truncation(path: Path, file_size: int) -> tuple[int, int] | None:
+def wav_truncation(path: Path, file_size: int) -> tuple[int, int] | None:
     """For a RIFF/WAVE file whose data chunk is shorter than declared: (declared, available)
     frame counts. None when complete, not a RIFF WAV, or the header cannot tell (streamed
     files declare 0 or 0xFFFFFFFF bytes)."""
@@ -303,7 +306,7 @@ def read_audio(path: str | os.PathLike, *, strict: bool = False) -> tuple[np.nda
     elif got < declared - (_MP3_SLACK if fmt == "MP3" else 0):
         problem = f"only {got} of the {declared} frames in the header could be decoded"
     elif fmt in ("WAV", "WAVEX"):
-        trunc = _wav_truncation(p, size)
+        trunc = wav_truncation(p, size)
         if trunc is not None:
             problem = (f"the WAV data chunk declares {trunc[0]} frames but the file holds only "
                        f"{trunc[1]}")
@@ -491,6 +494,19 @@ def convert_channels(audio: np.ndarray, channels: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- model input
 
+def conform(audio: np.ndarray, sample_rate: int, target_rate: int, channels: int) -> np.ndarray:
+    """(channels, samples) float32 -> ``channels`` channels (mixed, :func:`convert_channels`)
+    at ``target_rate``: one sound for one model input (an analysis, a texture source, a
+    corpus clip). Downmixes before resampling and upmixes after (cheaper, same result)."""
+    if channels < audio.shape[0]:
+        audio = convert_channels(audio, channels)
+    if sample_rate != target_rate:
+        audio = resample(audio, sample_rate, target_rate)
+    if channels > audio.shape[0]:
+        audio = convert_channels(audio, channels)
+    return audio
+
+
 def load_for_model(
     path: str | os.PathLike, sample_rate: int, channels: int
 ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -513,12 +529,7 @@ def load_for_model(
     if n_bad:
         warnings.warn(f"audio file '{os.fspath(path)}' contains {n_bad} NaN/Inf samples; "
                       f"replaced them with 0", stacklevel=2)
-    if target_ch < orig_ch:
-        audio = convert_channels(audio, target_ch)
-    if rate != target_rate:
-        audio = resample(audio, rate, target_rate)
-    if target_ch > orig_ch:
-        audio = convert_channels(audio, target_ch)
+    audio = conform(audio, rate, target_rate, target_ch)
     info = {
         "path": os.fspath(path),
         "sample_rate": rate,

@@ -27,7 +27,7 @@ import numpy as np
 
 from .effects import PedalboardConvention, StarEffect, check_buffer_size
 from .errors import ConfigError, StarError
-from .guard import OnceWarner, as_float_pcm, clean_block
+from .guard import BlockGuard, as_float_pcm
 from .morph import MorphParams, rename_legacy_keys
 
 CHAIN_FORMAT_VERSION = 1
@@ -315,12 +315,9 @@ class StarChain(PedalboardConvention):
     def _guard_input(self, x: np.ndarray) -> np.ndarray:
         """The streaming guard at the chain's entry (NaN/Inf -> 0, |x| clamped to 1e4), so one
         bad block poisons neither a Pedalboard plugin's state nor a STAR stage; warned once."""
-        x, fixed = clean_block(x)
-        if fixed:
-            if self.__dict__.get("_guard") is None:
-                self._guard = OnceWarner("StarChain")
-            self._guard.report(fixed)
-        return x
+        if self.__dict__.get("_guard") is None:
+            self._guard = BlockGuard("StarChain")
+        return self._guard(x)
 
     def _stream(self, x, sample_rate, buffer_size) -> np.ndarray:
         for segment in self._segments:  # StarEffects and _PedalboardSegments
@@ -382,13 +379,11 @@ class StarChain(PedalboardConvention):
                 params = _positional_to_named(node.func.id, args, params, where)
                 entry["params"] = params
             if node.func.id.lower() == "star":
-                entry = {"type": "star", "preset": params.pop("preset", None),
-                         "texture_source": _star_file_source(params, where),
-                         "texture_prompt": params.pop("texture_prompt", None),
-                         "generator": params.pop("generator", None), "params": params}
+                entry = star_stage(params, params.pop("preset", None),
+                                   _star_file_source(params, where),
+                                   params.pop("texture_prompt", None), params.pop("generator", None))
             entries.append(entry)
-        return cls.from_dict({"format_version": CHAIN_FORMAT_VERSION, "stages": entries},
-                             model=model, backend=backend)
+        return cls.from_dict(chain_data(entries), model=model, backend=backend)
 
     @classmethod
     def from_dict(cls, data: dict, model="default", backend: str = "auto") -> "StarChain":
@@ -424,9 +419,9 @@ class StarChain(PedalboardConvention):
                     raise ConfigError(f"{where}: texture amounts are numbers 0..1; give a "
                                       "file as texture_source")
                 if loaded_model is None:  # one model (and one ONNX export) for all STAR stages
-                    from .engine import _load
+                    from .backend import open_streaming_model
 
-                    loaded_model, _ = _load(model, backend)
+                    loaded_model = open_streaming_model(model, backend)
                 preset = entry.get("preset")
                 base = MorphParams()
                 if preset:
@@ -478,13 +473,33 @@ class StarChain(PedalboardConvention):
         stages = []
         for stage in self.stages:
             if isinstance(stage, StarEffect):
-                stages.append({"type": "star", "preset": stage.preset,
-                               "texture_source": stage.texture_file,
-                               "texture_prompt": stage.texture_prompt,
-                               "generator": stage.generator, "params": stage.params.to_dict()})
+                stages.append(star_stage(stage.params.to_dict(), stage.preset, stage.texture_file,
+                                         stage.texture_prompt, stage.generator))
             elif isinstance(stage, pb.ExternalPlugin):
                 stages.append({"type": "plugin", "path": getattr(stage, "path_to_plugin_file", ""),
                                "params": plugin_parameters(stage)})
             else:
                 stages.append({"type": type(stage).__name__, "params": plugin_parameters(stage)})
-        return {"format_version": CHAIN_FORMAT_VERSION, "stages": stages}
+        return chain_data(stages)
+
+
+# ----------------------------------------------------------------------------- the JSON form
+# The one writer of the chain format (``star chain --chain-file``, ``--save-chain``, the
+# studio's "Save effect chain").
+def star_stage(params: dict, preset=None, texture_source=None, texture_prompt=None,
+               generator=None) -> dict:
+    """A STAR stage as chain data: morph parameters, preset and texture source."""
+    return {"type": "star", "preset": preset, "texture_source": texture_source,
+            "texture_prompt": texture_prompt, "generator": generator, "params": params}
+
+
+def chain_data(stages: List[dict]) -> dict:
+    """Stage entries as a versioned chain document."""
+    return {"format_version": CHAIN_FORMAT_VERSION, "stages": stages}
+
+
+def chain_json(data: dict) -> bytes:
+    """Chain data as the bytes of a chain file."""
+    import json
+
+    return (json.dumps(data, indent=2) + "\n").encode()

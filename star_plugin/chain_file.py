@@ -52,10 +52,10 @@ def _available_frames(path: Path, declared: int) -> int:
     header instead, and warn as ``star recon`` does."""
     import warnings
 
-    from .audio import TruncatedAudioWarning, _wav_truncation
+    from .audio import TruncatedAudioWarning, wav_truncation
 
     available = declared
-    trunc = _wav_truncation(path, path.stat().st_size)
+    trunc = wav_truncation(path, path.stat().st_size)
     if trunc is not None:
         available = min(available, trunc[1])
     else:

@@ -18,7 +18,8 @@ from .audio import read_audio, write_audio
 from .convert import from_model_batch, to_model_batch
 from .errors import StarError
 from .metrics import mel_distance, si_sdr, spectrogram_db, stft_distance
-from .model_io import load_vae, presets_dir
+from .bundled import presets_dir
+from .model_io import load_vae
 
 SWAP_PAIRS = [("melody", "texture"), ("speech", "drums")]
 # Prompts in the corpus's caption style, none of them a training caption.

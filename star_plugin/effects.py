@@ -23,10 +23,12 @@ from typing import Optional
 
 import numpy as np
 
-from .engine import MAX_BLOCK, StreamingEngine, _load, resolve_backend
+from .backend import open_streaming_model
+from .engine import MAX_BLOCK, StreamingEngine
 from .errors import ConfigError
 from .guard import MAX_BUFFER_SIZE
 from .morph import MorphParams, rename_legacy_keys, resolve_texture_source
+from .streaming import drop_leading
 
 
 def to_channels_first(audio) -> "tuple[np.ndarray, str]":
@@ -48,8 +50,6 @@ def from_channels_first(x: np.ndarray, layout: str) -> np.ndarray:
     if layout == "mono":
         return x[0]
     return x if layout == "channels-first" else np.ascontiguousarray(x.T)
-
-
 
 
 def check_buffer_size(buffer_size, name: str = "buffer_size") -> int:
@@ -83,7 +83,8 @@ class PedalboardConvention:
 class StarEffect(PedalboardConvention):
     """A STAR-VAE latent morph as an effect in a chain.
 
-    ``model``: bundled name, model directory, ``StarVAE`` or ``OnnxVAE``; ``preset``: a
+    ``model``: bundled name, model directory, ``StarVAE`` or an opened model of either
+    backend (``star_plugin.backend.open_model``: ``TorchModel``, ``OnnxVAE``); ``preset``: a
     morph preset name or file (its parameters are the starting point, ``params`` overrides);
     ``texture_source``: what the texture amounts move towards: an audio file path, audio
     (numpy/torch, 1-D or (channels, samples); at ``texture_sample_rate``, default the
@@ -99,9 +100,9 @@ class StarEffect(PedalboardConvention):
 
             loaded = load_preset(preset)
             params = params or loaded.params
-        backend = resolve_backend(backend)
         # Load (and for ONNX, export) once: the engines made per sample rate share it.
-        self.model, _ = _load(model, backend)
+        self.model = open_streaming_model(model, backend)
+        backend = self.model.backend
         self.params = (params or MorphParams()).validate()
         # where the texture came from, if a file (a chain saves it as its texture_source)
         source = texture_source if texture is None else texture
@@ -167,9 +168,7 @@ class StarEffect(PedalboardConvention):
         engine = self._engine
         outs = [engine.process(x[:, i:i + buffer_size]) for i in range(0, x.shape[1], buffer_size)]
         y = np.concatenate(outs, axis=1) if outs else x[:, :0].copy()
-        if self._pending_skip:
-            drop = min(self._pending_skip, y.shape[1])
-            y, self._pending_skip = y[:, drop:], self._pending_skip - drop
+        y, self._pending_skip = drop_leading(y, self._pending_skip)
         return y
 
     def process_channels_first(self, x: np.ndarray, sample_rate: float,

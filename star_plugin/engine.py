@@ -24,20 +24,23 @@ change from another thread; the morph glides to them frame by frame.
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
-from typing import Optional, Tuple
+from typing import Optional
 
 import numpy as np
-import torch
 
-from .errors import ConfigError, StreamingError
-from .guard import OnceWarner, as_float_pcm, clean_block
+from .backend import BACKENDS, onnx_available, open_model, open_streaming_model, resolve_backend
+from .errors import ConfigError
+from .guard import BlockGuard, as_float_pcm, clean_block
 from .morph import (LatentMorph, MorphParams, resolve_texture_source,
                     texture_source_latent)
-from .streaming import drop_leading
+from .streaming import SampleFIFO, drop_leading
 
-BACKENDS = ("auto", "onnx", "torch")
+# BACKENDS, onnx_available, resolve_backend (star_plugin.backend) and SampleFIFO
+# (star_plugin.streaming) are re-exported: they lived here before the backend seam.
+__all__ = ["BACKENDS", "LATENCY_PROBE_S", "MAX_BLOCK", "RESAMPLE_QUALITIES", "RESAMPLE_QUALITY",
+           "SampleFIFO", "StreamingEngine", "onnx_available", "render_offline",
+           "resolve_backend"]
+
 MAX_BLOCK = 8192
 # soxr's linear-phase "LQ" recipe: its streaming lag is a quarter of "HQ"'s (44.1 <-> 48 kHz:
 # 10.7 vs 37.6 ms there and back) with aliasing still at -111 dB and a flat passband to
@@ -47,134 +50,6 @@ MAX_BLOCK = 8192
 RESAMPLE_QUALITY = "LQ"
 RESAMPLE_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 LATENCY_PROBE_S = 3.0  # how long the resamplers are replayed to find their worst lag
-
-
-class SampleFIFO:
-    """(channels, n) sample queue over one preallocated buffer, primed with silence. Grows
-    only for unusually large pushes; ``pop`` never fails: a shortfall is filled with silence
-    and reported, so the caller can count it."""
-
-    def __init__(self, channels: int, capacity: int, primed: int):
-        self._buf = np.zeros((channels, max(capacity, primed)), np.float32)
-        self._len = primed
-
-    def __len__(self) -> int:
-        return self._len
-
-    def push(self, y: np.ndarray) -> None:
-        k = y.shape[1]
-        if self._len + k > self._buf.shape[1]:
-            grown = np.zeros((self._buf.shape[0], 2 * (self._len + k)), np.float32)
-            grown[:, :self._len] = self._buf[:, :self._len]
-            self._buf = grown
-        self._buf[:, self._len:self._len + k] = y
-        self._len += k
-
-    def pop(self, n: int) -> Tuple[np.ndarray, int]:
-        """-> (the oldest n samples, how many of them were missing and are silence)."""
-        short = max(0, n - self._len)
-        if short:
-            self._buf[:, self._len:n] = 0.0
-            self._len = n
-        out = self._buf[:, :n].copy()
-        remaining = self._len - n
-        self._buf[:, :remaining] = self._buf[:, n:self._len]
-        self._len = remaining
-        return out, short
-
-
-class _TorchCore:
-    """The PyTorch model's streaming halves, with the state kept here."""
-
-    def __init__(self, model, batch: int):
-        self.model, self.batch = model, batch
-        self.reset()
-
-    def reset(self):
-        self.state = self.model.init_state(self.batch)
-
-    def encode(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        with torch.inference_mode():
-            mean, logsigma, self.state = self.model.stream_posterior(torch.from_numpy(x),
-                                                                    self.state)
-        return mean.numpy(), logsigma.numpy()
-
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            audio, self.state = self.model.stream_decode(torch.from_numpy(z), self.state)
-        return audio.numpy()
-
-
-class _OnnxCore:
-    def __init__(self, onnx_model, batch: int):
-        self.streamer = onnx_model.streamer(batch)
-
-    def reset(self):
-        self.streamer.reset()
-
-    def encode(self, x):
-        return self.streamer.encode(x)
-
-    def decode(self, z):
-        return self.streamer.decode(z)
-
-
-def _named_model(model):
-    """A bundled name or model directory -> the loaded StarVAE; anything else unchanged."""
-    from .model_io import load_vae
-
-    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-        return load_vae(model)
-    return model
-
-
-def onnx_session_model(model):
-    """A causal ``StarVAE`` -> an ``OnnxVAE`` holding its exported graphs in memory (the
-    temporary files are deleted once the sessions are built)."""
-    from .export.exporter import export_model
-    from .export.runtime import OnnxVAE
-
-    directory = tempfile.mkdtemp(prefix="star-engine-onnx-")
-    try:
-        export_model(model, directory, scan_body="scan")
-        return OnnxVAE(directory)
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def onnx_available() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
-
-
-def resolve_backend(backend: str) -> str:
-    """'auto' -> 'onnx' when the onnx extra is installed (the real-time backend), else
-    'torch'."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        return "onnx" if onnx_available() else "torch"
-    return backend
-
-
-def _load(model, backend: str):
-    """(facts model, core factory): accepts a name/directory, a StarVAE or an OnnxVAE."""
-    from .vae import StarVAE
-
-    backend = resolve_backend(backend)
-    model = _named_model(model)
-    if isinstance(model, StarVAE):
-        if not model.config.causal:
-            raise StreamingError(f"model '{model.config.name}' is bidirectional and cannot "
-                                 "stream; use a causal model in the engine")
-        if backend == "torch":
-            return model.eval(), lambda batch: _TorchCore(model.eval(), batch)
-        model = onnx_session_model(model)
-    if backend == "torch":
-        raise ConfigError("backend 'torch' needs a PyTorch model (a name, directory or StarVAE), "
-                          "not an ONNX export")
-    return model, lambda batch: _OnnxCore(model, batch)
 
 
 def _check_host_rate(sample_rate, default: int) -> int:
@@ -211,29 +86,27 @@ class StreamingEngine:
                  backend: str = "auto", params: Optional[MorphParams] = None,
                  texture_source=None, resample_quality: str = RESAMPLE_QUALITY, *,
                  texture=None):
-        self.backend = resolve_backend(backend)
         self.resample_quality = _check_quality(resample_quality)
-        self.model, make_core = _load(model, self.backend)
-        m = self.model
+        self.model = m = open_streaming_model(model, backend)
+        self.backend = m.backend
         self.model_rate = int(m.sample_rate)
         self.sample_rate = _check_host_rate(sample_rate, self.model_rate)
         if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
             raise ConfigError(f"channels must be a positive integer, got {channels!r}")
         self.channels = channels
-        model_channels = int(getattr(m, "audio_channels", None) or m.config.audio_channels)
-        if model_channels != 1:
+        if m.audio_channels != 1:
             raise ConfigError("the engine runs mono models (each host channel is processed on "
-                              f"its own); this model has {model_channels} channels")
-        self.hop = int(m.hop)
-        self.synthesis_delay = int(m.synthesis_delay)
-        self.latent_channels = int(getattr(m, "latent_channels", 0) or m.config.latent_channels)
-        self.structure_channels = int(m.structure_channels)
-        self.core = make_core(channels)
+                              f"its own); this model has {m.audio_channels} channels")
+        self.hop = m.hop
+        self.synthesis_delay = m.synthesis_delay
+        self.latent_channels = m.latent_channels
+        self.structure_channels = m.structure_channels
+        self.core = m.streamer(channels)
         source = resolve_texture_source(m, texture_source, texture, self.sample_rate,
                                         "StreamingEngine")
         self.morph = LatentMorph(self.latent_channels, self.structure_channels,
                                  self.model_rate / self.hop, params, source)
-        self._guard = OnceWarner("StreamingEngine.process")
+        self._guard = BlockGuard("StreamingEngine.process")
         self.latency_samples = self._measure_latency()
         self.reset()
 
@@ -301,7 +174,7 @@ class StreamingEngine:
                                    np.float32)
 
     # ----------------------------------------------------------------- processing
-    def _check_block(self, block) -> np.ndarray:
+    def guard_block(self, block) -> np.ndarray:
         """The host block as (channels, n) float32, past the streaming guard: integer PCM
         scaled to [-1, 1], NaN/Inf -> 0, |x| clamped to 1e4 (``star_plugin.guard``), so one
         bad block never poisons the model state. Counted in ``sanitized_samples``; warned
@@ -315,10 +188,7 @@ class StreamingEngine:
         if x.shape[1] > MAX_BLOCK:
             raise ValueError(f"block has {x.shape[1]} samples; the engine takes at most "
                              f"{MAX_BLOCK} per call")
-        x, fixed = clean_block(x)
-        if fixed:
-            self._guard.report(fixed)
-        return x
+        return self._guard(x)
 
     @property
     def sanitized_samples(self) -> int:
@@ -337,7 +207,7 @@ class StreamingEngine:
 
     def process(self, block) -> np.ndarray:
         """(channels, n) float32 at the host rate -> (channels, n), latency_samples late."""
-        x = self._check_block(block)
+        x = self.guard_block(block)
         n = x.shape[1]
         if n == 0:
             return x.copy()
@@ -374,41 +244,34 @@ class StreamingEngine:
 
 def render_offline(model, audio: np.ndarray, sample_rate: int,
                    params: Optional[MorphParams] = None, texture_source=None,
-                   resample_quality: str = RESAMPLE_QUALITY, *, texture=None) -> np.ndarray:
+                   resample_quality: str = RESAMPLE_QUALITY, *, texture=None,
+                   backend: Optional[str] = None) -> np.ndarray:
     """Bounce: the engine's output for a whole (channels, n) signal, computed offline (whole
     file encode, the same frame-by-frame morph, whole decode) and aligned (no latency).
     Equals ``StreamingEngine.process`` block by block, delayed by ``latency_samples``.
+    ``model``: a name, directory, ``StarVAE`` or opened model of either backend
+    (``star_plugin.backend.open_model``; ``backend`` None keeps it as given).
     ``texture_source`` as for ``StreamingEngine`` (audio arrays at ``sample_rate``)."""
-    import soxr
+    from .convert import fold_for_model, unfold_from_model
 
     resample_quality = _check_quality(resample_quality)
-    model = _named_model(model)
+    model = open_model(model, backend)
     x = as_float_pcm(audio, "audio")
     if x.ndim != 2:
         raise ValueError(f"audio must be (channels, samples), got shape {tuple(x.shape)}")
     x, _ = clean_block(x)  # the engine's guard, so that bounce == real time
-    audio_in = x
-    channels, n = x.shape
-    rate = model.sample_rate
-    if sample_rate != rate:
-        x = soxr.resample(x.T, sample_rate, rate, quality=resample_quality).T
-    cfg = model.config
+    batch, layout = fold_for_model(x, sample_rate, model.sample_rate, model.audio_channels,
+                                   resample_quality)
     source = resolve_texture_source(model, texture_source, texture, sample_rate,
                                     "render_offline")
-    morph = LatentMorph(cfg.latent_channels, cfg.structure_channels, rate / model.hop, params,
-                        source)
-    with torch.inference_mode():
-        latent = model.encode(torch.from_numpy(np.ascontiguousarray(x[:, None, :])))
-        z = morph.apply(latent.mean.numpy(), latent.logsigma.numpy())
-        y = model.decode(torch.from_numpy(z), num_samples=x.shape[-1])[:, 0].numpy()
-    if sample_rate != rate:
-        y = soxr.resample(y.T, rate, sample_rate, quality=resample_quality).T
-    y = y[:, :n]
-    if y.shape[1] < n:
-        y = np.pad(y, ((0, 0), (0, n - y.shape[1])))
+    morph = LatentMorph(model.latent_channels, model.structure_channels,
+                        model.sample_rate / model.hop, params, source)
+    latent = model.encode(batch)
+    z = morph.apply(latent.mean.numpy(), latent.logsigma.numpy())
+    y = unfold_from_model(model.decode(z, num_samples=batch.shape[-1]), layout, resample_quality)
     params = morph.params  # dry/wet and output gain, as the engine applies them
     wet, dry = np.float32(params.mix * params.output_gain), np.float32(
         (1.0 - params.mix) * params.output_gain)
     if wet != 1.0 or dry != 0.0:
-        y = wet * y + dry * audio_in
+        y = wet * y + dry * x
     return np.ascontiguousarray(y, dtype=np.float32)

@@ -1,9 +1,12 @@
 """The streaming boundary guard: what every block passes before it reaches a model's state.
 
 One bad block (a NaN or Inf sample, or finite values like 1e20 that overflow inside the model)
-would otherwise poison the recurrent state and every later block until a reset. At each entry
-point (``StarVAE.stream``, ``OnnxVAE.stream``, ``StreamingEngine.process``, ``StarEffect``,
-``StarChain``) samples are therefore:
+would otherwise poison the recurrent state and every later block until a reset. At the
+outermost boundary of each stream samples are therefore cleaned, once: ``StarChain`` (its
+entry), ``StreamingEngine.process`` (also for ``StarEffect`` and ``ThreadedEngine``), and a
+model's own ``stream`` / ``streamer().process`` when a host drives the model directly. The
+engine's inner calls (a streamer's ``encode`` / ``decode``, ``stream_posterior``) do not guard
+again. Samples are:
 
 * integer PCM -> float32 in [-1, 1] (int8/16/32 divided by 2**(bits-1), uint8 offset), as
   ``audio.as_channels_first`` does for files;
@@ -14,8 +17,9 @@ point (``StarVAE.stream``, ``OnnxVAE.stream``, ``StreamingEngine.process``, ``St
   limit followed by clean audio gives finite output that recovers once the state decays).
 
 The check is one pass (``max(abs(x))``, which is NaN when any sample is NaN) and copies only
-when something needs fixing. Warnings are given once per guard (per engine, model or
-effect), never per block, and never with file I/O on the audio thread beyond that first one.
+when something needs fixing. Warnings are given once per guard (``BlockGuard``: per engine,
+model or chain), never per block, and never with file I/O on the audio thread beyond that
+first one.
 """
 from __future__ import annotations
 
@@ -92,3 +96,23 @@ class OnceWarner:
             warnings.warn(f"{self.where}: replaced {count} NaN/Inf or out-of-range samples "
                           f"(|x| > {SAMPLE_LIMIT:g}) with 0 or the limit; later ones are "
                           "counted, not reported", BlockSanitizedWarning, stacklevel=3)
+
+
+class BlockGuard:
+    """The guard of one streaming boundary: ``guard(block)`` -> the block with NaN/Inf -> 0 and
+    |x| clamped to ``SAMPLE_LIMIT`` (numpy arrays and torch tensors alike), warned once.
+    ``fixed`` counts the samples replaced or clamped since construction."""
+
+    def __init__(self, where: str):
+        self._warner = OnceWarner(where)
+
+    @property
+    def fixed(self) -> int:
+        return self._warner.fixed
+
+    def __call__(self, block):
+        clean = clean_tensor if hasattr(block, "detach") else clean_block
+        block, fixed = clean(block)
+        if fixed:
+            self._warner.report(fixed)
+        return block

@@ -13,6 +13,8 @@ from typing import Dict, List, Union
 import torch
 
 from .atomic import write_bytes_atomic
+from .bundled import resolve_name_or_path
+from .bundled import presets_dir
 from .config import VAEConfig
 from .errors import ConfigError, ModelFileError
 from .version import __version__
@@ -20,15 +22,6 @@ from .version import __version__
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 DEFAULT_MODEL = "default"
-
-
-def presets_dir() -> Path:
-    """The bundled presets: installed as ``star_plugin.presets``, or ``presets/`` in a checkout."""
-    try:
-        import star_plugin.presets as bundled  # installed layout (mapped from presets/)
-        return Path(bundled.__file__).parent
-    except ImportError:
-        return Path(__file__).resolve().parent.parent / "presets"
 
 
 def bundled_models() -> List[str]:
@@ -39,14 +32,13 @@ def bundled_models() -> List[str]:
 
 
 def resolve_model_dir(name_or_path: Union[str, os.PathLike]) -> Path:
+    """A model directory (or a file inside one), else a bundled model's directory."""
     path = Path(name_or_path).expanduser()
     if path.is_file() and path.name in (CONFIG_FILE, WEIGHTS_FILE):
-        path = path.parent
-    if path.is_dir():
-        return path
-    bundled = presets_dir() / "models" / str(name_or_path)
-    if bundled.is_dir():
-        return bundled
+        name_or_path = path.parent
+    found = resolve_name_or_path(name_or_path, presets_dir() / "models" / str(name_or_path))
+    if found is not None:
+        return found
     available = ", ".join(bundled_models()) or "none"
     raise ModelFileError(
         f"model '{name_or_path}' not found: it is neither a model directory nor a bundled model "

@@ -307,23 +307,19 @@ class LatentMorph:
 
 
 def _encode_mono(model, audio: np.ndarray):
-    """(1, samples) float32 at the model's rate -> its ``Latent`` (a ``StarVAE`` or an
-    ``OnnxVAE``)."""
-    if hasattr(model, "parameters"):  # a torch model
-        import torch
-
-        with torch.inference_mode():
-            return model.encode(torch.from_numpy(np.ascontiguousarray(audio[None])))
+    """(1, samples) float32 at the model's rate -> its ``Latent``."""
     return model.encode(np.ascontiguousarray(audio[None]))
 
 
 def texture_from_file(model, path):
     """A texture source: the ``Latent`` of an audio file (its channels averaged to mono), for
-    a ``StarVAE`` or an ``OnnxVAE``."""
+    any model (``star_plugin.backend.open_model``)."""
     from .audio import load_for_model
+    from .backend import open_model
     from .errors import AudioFileError
 
-    audio, _ = load_for_model(path, int(model.sample_rate), 1)
+    model = open_model(model)
+    audio, _ = load_for_model(path, model.sample_rate, 1)
     if audio.shape[-1] == 0:
         raise AudioFileError(f"texture file '{path}' has no samples")
     return _encode_mono(model, audio)
@@ -332,9 +328,11 @@ def texture_from_file(model, path):
 def texture_from_audio(model, audio, sample_rate: int):
     """A texture source: the ``Latent`` of audio (numpy or torch, 1-D mono or (channels,
     samples), any float or integer PCM dtype) at ``sample_rate``, averaged to mono."""
-    from .audio import as_channels_first, convert_channels, resample
+    from .audio import as_channels_first, conform
+    from .backend import open_model
     from .guard import as_float_pcm, clean_block
 
+    model = open_model(model)
     if hasattr(audio, "detach"):
         audio = audio.detach().cpu().numpy()
     try:
@@ -344,11 +342,7 @@ def texture_from_audio(model, audio, sample_rate: int):
     if x.shape[1] == 0:
         raise ConfigError("texture_source audio has no samples")
     x, _ = clean_block(x)
-    if x.shape[0] != 1:
-        x = convert_channels(x, 1)
-    if int(sample_rate) != int(model.sample_rate):
-        x = resample(x, int(sample_rate), int(model.sample_rate))
-    return _encode_mono(model, x)
+    return _encode_mono(model, conform(x, int(sample_rate), model.sample_rate, 1))
 
 
 def texture_source_latent(model, source, sample_rate: Optional[int] = None):
@@ -401,15 +395,16 @@ def latent_from_frames(model, frames):
     (to give made-up or edited frames as a ``texture_source``)."""
     import torch
 
+    from .backend import open_model
     from .latent import Latent
 
+    model = open_model(model)
     mean = torch.as_tensor(np.asarray(frames.detach().cpu() if hasattr(frames, "detach")
                                       else frames, dtype=np.float32))
     if mean.dim() == 2:
         mean = mean[None]
-    channels = int(getattr(model, "latent_channels", 0) or model.config.latent_channels)
+    channels = model.latent_channels
     if mean.dim() != 3 or mean.shape[1] != channels or mean.shape[2] == 0:
         raise ConfigError(f"texture source must be a latent of {channels} channels and at "
                           f"least 1 frame, got shape {tuple(mean.shape)}")
-    return Latent(mean[:1], None, int(model.structure_channels), int(model.sample_rate),
-                  int(model.hop))
+    return Latent(mean[:1], None, model.structure_channels, model.sample_rate, model.hop)

@@ -18,7 +18,9 @@ from typing import List, Union
 
 from .atomic import write_bytes_atomic
 from .errors import ConfigError
-from .model_io import presets_dir, read_json
+from .bundled import resolve_name_or_path
+from .bundled import presets_dir
+from .model_io import read_json
 from .morph import MorphParams
 
 FORMAT = "star-morph-preset"
@@ -46,15 +48,12 @@ def list_presets() -> List[MorphPreset]:
 
 
 def _resolve(name_or_path: Union[str, os.PathLike]) -> Path:
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    bundled = bundled_dir() / f"{name_or_path}.json"
-    if bundled.is_file():
-        return bundled
-    names = ", ".join(p.name for p in list_presets()) or "none"
-    raise ConfigError(f"preset '{name_or_path}' not found: neither a file nor a bundled preset "
-                      f"(bundled: {names})")
+    found = resolve_name_or_path(name_or_path, bundled_dir() / f"{name_or_path}.json", "file")
+    if found is None:
+        names = ", ".join(p.name for p in list_presets()) or "none"
+        raise ConfigError(f"preset '{name_or_path}' not found: neither a file nor a bundled "
+                          f"preset (bundled: {names})")
+    return found
 
 
 def load_preset(name_or_path: Union[str, os.PathLike]) -> MorphPreset:

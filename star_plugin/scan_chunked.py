@@ -36,23 +36,8 @@ under strong decay, and clamping S mis-weights old inputs), no division, no subt
 exponents. Strong decay underflows towards 0 exactly as in the reference (delta*A = -50 per
 step gives a_t = 2e-22). With per-step delta*A <= +1 (growing states, A > 0) every multiplier
 is at most e^64 < float32 max, so 0 * inf (NaN) cannot arise where the reference is finite.
-Measured (tests/test_scan.py, float32, b=2, d=8, N=4, L up to 4096, all B/C layouts, h0, D, z,
-delta_bias): with delta*A reaching -50 per step, max |chunked - ref| = 2.3e-5 for |y| up to 2e2,
-and both backends are at most 2.9e-5 from a float64 evaluation (the float32 rounding of y);
-in float64 chunked and ref agree to ~1e-14, gradients included.
-
-Speed: forward+backward at batch 1, d=256, N=16, L=1024, B and C (b, N, L),
-``star_plugin.bench.scan_speed.bench_scan`` on the project's 2-core CPU. Every measurement
-so far was taken while a training job kept both cores busy, so the figures are noisy:
-  1 thread, two runs (median / min):  ref 525 / 454 ms vs chunked 99 / 74 ms (5.3x / 6.1x);
-                                      ref 315 / 266 ms vs chunked 67 / 49 ms (4.7x / 5.5x).
-  1 thread, CPU time (not wall):      ref 399 / 303 ms vs chunked 90 / 60 ms (4.4x / 5.0x).
-  2 threads: could not be measured cleanly. With the other process on both cores, every
-  multi-threaded op waits for a descheduled OpenMP thread (ref 8.4-8.7 s, chunked 3.4-3.5 s).
-Chunked moves a few full-size buffers through memory, while ref runs many small ops that
-stay in cache, so memory contention from other processes costs chunked proportionally more.
-Strong decay (delta*A near -50) is ~1.5x slower than ordinary inputs in both backends
-(denormal products on the way to 0). Peak memory at L=4096: 0.24 GB vs 0.54 GB for ref.
+Measured accuracy, and speed against the reference loop: docs/BENCHMARKS.md ("Chunked
+selective scan").
 Limitation: the backward is once-differentiable (no double backward).
 """
 from __future__ import annotations

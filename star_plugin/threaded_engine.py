@@ -24,8 +24,9 @@ from typing import Optional
 
 import numpy as np
 
-from .engine import MAX_BLOCK, SampleFIFO, StreamingEngine
+from .engine import MAX_BLOCK, StreamingEngine
 from .errors import ConfigError, StreamingError
+from .streaming import SampleFIFO, drop_leading
 
 _RESET, _STOP, _RESET_DONE = "reset", "stop", "reset-done"
 
@@ -97,9 +98,7 @@ class ThreadedEngine:
 
     def _append(self, y: np.ndarray) -> None:
         self.pending -= y.shape[1]
-        if self._debt:
-            dropped = min(self._debt, y.shape[1])
-            y, self._debt = y[:, dropped:], self._debt - dropped
+        y, self._debt = drop_leading(y, self._debt)
         self._fifo.push(y)
 
     def _collect(self) -> None:
@@ -117,7 +116,7 @@ class ThreadedEngine:
         if self._errors:
             error = self._errors.pop()
             raise StreamingError(f"the engine's worker thread failed: {error}") from error
-        x = self.engine._check_block(block)
+        x = self.engine.guard_block(block)
         n = x.shape[1]
         if n > self.max_block:
             raise ValueError(f"block has {n} samples, more than this engine's max_block "

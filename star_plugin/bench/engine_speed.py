@@ -83,7 +83,8 @@ def run_engine_bench(model="default", rates: Sequence[int] = DEFAULT_RATES,
                      backends: Sequence[str] = ("onnx", "torch"),
                      modes: Sequence[str] = ("sync", "threaded"), channels: int = 2,
                      seed: int = 0, progress=print) -> dict:
-    from star_plugin.engine import StreamingEngine, _load
+    from star_plugin.backend import open_streaming_model
+    from star_plugin.engine import StreamingEngine
     from star_plugin.threaded_engine import ThreadedEngine
 
     previous_threads = torch.get_num_threads()
@@ -92,7 +93,7 @@ def run_engine_bench(model="default", rates: Sequence[int] = DEFAULT_RATES,
     loaded = {}
     try:
         for backend in backends:
-            loaded[backend], _ = _load(model, backend)  # one model (one ONNX export) each
+            loaded[backend] = open_streaming_model(model, backend)  # one model (one export) each
             for rate in rates:
                 audio = (np.random.default_rng(seed).standard_normal(
                     (channels, int(seconds * rate))) * 0.1).astype(np.float32)
@@ -164,10 +165,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--markdown", help="also write the table to this Markdown file")
 
 
-def run_from_args(args, int_list) -> Optional[dict]:
+def run_from_args(args) -> Optional[dict]:
     import json
 
     from star_plugin.atomic import write_bytes_atomic
+    from star_plugin.commands.args import int_list
     from star_plugin.errors import ConfigError
 
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

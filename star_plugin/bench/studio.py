@@ -62,7 +62,7 @@ def run(args) -> dict:
     from PyQt6.QtCore import QSettings
     from PyQt6.QtWidgets import QApplication
 
-    from ..model_io import presets_dir
+    from ..bundled import presets_dir
     from ..gui.main_window import StudioWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

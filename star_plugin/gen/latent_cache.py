@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
-import torch
 
 from ..errors import ConfigError, ModelFileError
 
@@ -75,7 +74,7 @@ def build_cache(corpus_dir, model_name, path, progress: Optional[Callable] = Non
     from ..atomic import atomic_path
     from ..audio import load_for_model
     from ..corpus_manifest import audio_path, read_manifest
-    from ..model_io import load_vae
+    from ..backend import open_model
 
     path = Path(path)
     fingerprint = vae_fingerprint(model_name)
@@ -86,23 +85,22 @@ def build_cache(corpus_dir, model_name, path, progress: Optional[Callable] = Non
     entries = read_manifest(corpus_dir)
     if not entries:
         raise ConfigError(f"corpus '{corpus_dir}' has no clips")
-    vae = load_vae(model_name)
+    vae = open_model(model_name)
     parts, clips, offset = [], [], 0
-    with torch.inference_mode():
-        for i, entry in enumerate(entries):
-            audio, _ = load_for_model(audio_path(corpus_dir, entry), vae.sample_rate,
-                                      vae.config.audio_channels)
-            mean = vae.encode(torch.from_numpy(audio[None])).mean[0].numpy()
-            parts.append(mean.astype(np.float32))
-            clips.append({"id": entry["id"], "caption": entry["caption"],
-                          "labels": entry.get("labels", {}), "split": entry["split"],
-                          "offset": offset, "frames": int(mean.shape[1])})
-            offset += mean.shape[1]
-            if progress is not None:
-                progress(i + 1, len(entries))
+    for i, entry in enumerate(entries):
+        audio, _ = load_for_model(audio_path(corpus_dir, entry), vae.sample_rate,
+                                  vae.audio_channels)
+        mean = vae.encode(audio[None]).mean[0].numpy()
+        parts.append(mean.astype(np.float32))
+        clips.append({"id": entry["id"], "caption": entry["caption"],
+                      "labels": entry.get("labels", {}), "split": entry["split"],
+                      "offset": offset, "frames": int(mean.shape[1])})
+        offset += mean.shape[1]
+        if progress is not None:
+            progress(i + 1, len(entries))
     latents = np.concatenate(parts, axis=1)
     meta = {"format": CACHE_FORMAT, "version": str(CACHE_VERSION), "vae": str(model_name),
-            "vae_sha256": fingerprint, "latent_rate": str(vae.latent_rate),
+            "vae_sha256": fingerprint, "latent_rate": str(vae.sample_rate / vae.hop),
             "structure_channels": str(vae.structure_channels), "clips": json.dumps(clips)}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

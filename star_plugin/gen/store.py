@@ -34,16 +34,13 @@ def save_generator(model: StarGen, directory, vae: str, vae_sha256: str,
 
 
 def resolve_generator_dir(name_or_path) -> Path:
-    from ..model_io import presets_dir
+    from ..bundled import presets_dir, resolve_name_or_path
 
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return path
-    bundled = presets_dir() / "models" / f"gen-{name_or_path}"
-    if bundled.is_dir():
-        return bundled
-    raise ModelFileError(f"generator '{name_or_path}' not found: neither a generator directory "
-                         f"nor a bundled generator (presets/models/gen-*)")
+    found = resolve_name_or_path(name_or_path, presets_dir() / "models" / f"gen-{name_or_path}")
+    if found is None:
+        raise ModelFileError(f"generator '{name_or_path}' not found: neither a generator "
+                             "directory nor a bundled generator (presets/models/gen-*)")
+    return found
 
 
 def read_generator(name_or_path="default"):
