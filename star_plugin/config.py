@@ -5,7 +5,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from .errors import ConfigError
 
@@ -49,6 +49,9 @@ class VAEConfig:
     decoder_blocks: int = 0
     head: str = "istft"
     harmonics: int = 64
+    # a latent channel that is not learned but the causal YIN pitch code (pitch.PitchEncoder):
+    # log2(f0 / 220 Hz), 0 when unvoiced; None: every channel learned
+    pitch_channel: Optional[int] = None
     # bottleneck at the latent rate
     hidden: int = 256
     bottleneck_layers: int = 2
@@ -110,6 +113,11 @@ class VAEConfig:
         need(isinstance(self.harmonics, int) and not isinstance(self.harmonics, bool)
              and 1 <= self.harmonics <= 512,
              f"harmonics must be an integer in 1..512, got {self.harmonics!r}")
+        need(self.pitch_channel is None
+             or (isinstance(self.pitch_channel, int) and not isinstance(self.pitch_channel, bool)
+                 and 0 <= self.pitch_channel < self.latent_channels),
+             f"pitch_channel must be null or a latent channel 0..{self.latent_channels - 1}, "
+             f"got {self.pitch_channel!r}")
         need(isinstance(self.decoder_blocks, int) and self.decoder_blocks >= 0,
              f"decoder_blocks must be an integer >= 0, got {self.decoder_blocks!r}")
         need(self.hidden >= 1 and self.width >= 1, "hidden and width must be >= 1")

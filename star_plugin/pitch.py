@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from .layers import Conv
+from .streaming import Streamable, StreamSequential
+
 F0_MIN_HZ = 40.0
 F0_MAX_HZ = 2000.0
 YIN_THRESHOLD = 0.15
@@ -20,6 +23,48 @@ SILENT_BELOW = 1e-3         # frames quieter than this fraction of the loudest o
 def frame_centres(frames: int, n_fft: int, hop: int) -> torch.Tensor:
     """Sample index of the centre of the model's STFT frame j: [(j+1) hop - n_fft, (j+1) hop)."""
     return (torch.arange(frames) + 1) * hop - n_fft // 2
+
+
+def difference(frames: torch.Tensor, corr: torch.Tensor, half: int) -> torch.Tensor:
+    """YIN's difference function d(tau) = sum_{n < half} (x[n] - x[n + tau])^2 of each frame
+    (..., 2 half) from its correlation ``corr`` (..., taus) = sum_{n < half} x[n] x[n + tau]."""
+    taus = corr.shape[-1]
+    energy = torch.nn.functional.pad(frames.pow(2).cumsum(-1), (1, 0))
+    shifted = energy[..., half:half + taus] - energy[..., :taus]  # sum of x[n+tau]^2, n < half
+    return (shifted[..., :1] + shifted - 2 * corr).clamp(min=0)
+
+
+def pick_lag(diff: torch.Tensor, tau_min: int):
+    """-> (lag in samples, refined by a parabola; the normalised dip there), each (...,).
+
+    The cumulative-mean-normalised difference, its first local minimum under the threshold,
+    else its global minimum. Written with where/cat/argmax only (no in-place writes): the
+    causal tracker inside the encoder exports to ONNX with it."""
+    taus = diff.shape[-1]
+    index = torch.arange(1, taus, device=diff.device, dtype=diff.dtype)
+    cumulative = diff[..., 1:].cumsum(-1) / index
+    cmnd = torch.cat([torch.ones_like(diff[..., :1]), diff[..., 1:] / cumulative.clamp(min=1e-12)],
+                     dim=-1)
+    lags = torch.arange(taus, device=diff.device)
+    cmnd = torch.where(lags < tau_min, torch.full_like(cmnd, 2.0), cmnd)
+    inner = cmnd[..., 1:-1]
+    local_min = (inner <= cmnd[..., :-2]) & (inner <= cmnd[..., 2:])
+    candidate = (local_min & (inner < YIN_THRESHOLD)).to(diff.dtype)
+    first = torch.argmax(candidate, dim=-1) + 1
+    best = torch.argmin(inner, dim=-1) + 1
+    lag = torch.where(candidate.amax(-1) > 0, first, best)
+    dip = cmnd.gather(-1, lag[..., None])[..., 0]
+    # the parabola through the raw difference, not the normalised one (whose slope biases
+    # short lags: 15 cents at 1.3 kHz at 11 kHz), around its own minimum next to the lag
+    def at(k):
+        return diff.gather(-1, k.clamp(1, taus - 2)[..., None])[..., 0]
+    lag = torch.where(at(lag - 1) < at(lag), lag - 1, torch.where(at(lag + 1) < at(lag), lag + 1, lag))
+    lag = lag.clamp(1, taus - 2)
+    lo, mid, hi = at(lag - 1), at(lag), at(lag + 1)
+    curvature = lo - 2 * mid + hi
+    shift = torch.where(curvature > 1e-12, 0.5 * (lo - hi) / curvature.clamp(min=1e-12),
+                        torch.zeros_like(mid)).clamp(-0.5, 0.5)
+    return lag.to(diff.dtype) + shift, dip
 
 
 def yin(audio: torch.Tensor, sample_rate: int, centres: torch.Tensor,
@@ -43,30 +88,8 @@ def yin(audio: torch.Tensor, sample_rate: int, centres: torch.Tensor,
     spec_full = torch.fft.rfft(frames, size)
     spec_head = torch.fft.rfft(head, size)
     corr = torch.fft.irfft(spec_full * spec_head.conj(), size)[..., :tau_max + 1]
-    energy = frames.pow(2).cumsum(-1)
-    energy = torch.nn.functional.pad(energy, (1, 0))
-    taus = torch.arange(tau_max + 1)
-    shifted = energy[..., taus + half] - energy[..., taus]       # sum of x[n+tau]^2, n < half
-    diff = (shifted[..., :1] + shifted - 2 * corr).clamp(min=0)
-    cumulative = diff[..., 1:].cumsum(-1) / taus[1:].float()
-    cmnd = torch.ones_like(diff)
-    cmnd[..., 1:] = diff[..., 1:] / cumulative.clamp(min=1e-12)
-    cmnd[..., :tau_min] = 2.0
-    # first local minimum under the threshold, else the global minimum
-    inner = cmnd[..., 1:-1]
-    local_min = (inner <= cmnd[..., :-2]) & (inner <= cmnd[..., 2:])
-    candidate = local_min & (inner < YIN_THRESHOLD)
-    first = torch.argmax(candidate.to(torch.int8), dim=-1) + 1
-    best = torch.argmin(cmnd[..., 1:-1], dim=-1) + 1
-    lag = torch.where(candidate.any(-1), first, best)
-    # parabolic refinement between the neighbouring lags
-    lo = cmnd.gather(-1, (lag - 1)[..., None])[..., 0]
-    mid = cmnd.gather(-1, lag[..., None])[..., 0]
-    hi = cmnd.gather(-1, (lag + 1)[..., None])[..., 0]
-    curvature = lo - 2 * mid + hi
-    shift = torch.where(curvature > 1e-9, 0.5 * (lo - hi) / curvature.clamp(min=1e-9),
-                        torch.zeros_like(mid)).clamp(-0.5, 0.5)
-    f0 = sample_rate / (lag.float() + shift)
+    lag, mid = pick_lag(difference(frames, corr, half), tau_min)
+    f0 = sample_rate / lag
     loudness = frames.pow(2).mean(-1)
     audible = loudness > SILENT_BELOW * loudness.amax(-1, keepdim=True).clamp(min=1e-12)
     voiced = (mid < VOICED_MAX_DIP) & audible & (loudness > 1e-10)
@@ -121,3 +144,130 @@ def latent_f0_distance(code: torch.Tensor, audio: torch.Tensor, sample_rate: int
     error = (code - f0_to_code(target)).abs()
     weight = voiced.to(error.dtype)
     return (error * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+# ----------------------------------------------------------------------------- in the encoder
+PITCH_RATE_HZ = 22050.0     # the causal tracker works on audio decimated to about this rate
+PITCH_LOGSIGMA = -5.0       # the pitch channel's posterior: sigma 0.007 octave (8 cents)
+QUIET_RMS = 1e-3            # a window quieter than -60 dBFS RMS is unvoiced
+
+
+def decimation_factor(sample_rate: int, hop: int) -> int:
+    """The largest factor <= sample_rate / PITCH_RATE_HZ (rounded) that divides the hop."""
+    factor = max(1, int(round(sample_rate / PITCH_RATE_HZ)))
+    while hop % factor:
+        factor -= 1
+    return factor
+
+
+def lowpass_taps(factor: int, taps_per_factor: int = 8) -> torch.Tensor:
+    """Windowed-sinc anti-alias filter for decimation by ``factor`` (cut-off at 0.8 x the new
+    Nyquist), unit DC gain, oldest tap first."""
+    n = torch.arange(taps_per_factor * factor, dtype=torch.float64)
+    centre = (n.numel() - 1) / 2
+    cutoff = 0.8 / factor                                        # of the old Nyquist
+    h = cutoff * torch.sinc(cutoff * (n - centre)) * torch.hann_window(n.numel(), periodic=False,
+                                                                         dtype=torch.float64)
+    return (h / h.sum()).float()
+
+
+class CausalPitchTracker(Streamable):
+    """Audio (b, ch, n: whole hops) -> latent pitch code (b, 1, n / hop): YIN on the window
+    ending at each latent frame's last sample, so it sees nothing later than the learned
+    encoder does (the latency is unchanged). Channels are mixed to mono, decimated to about
+    ``PITCH_RATE_HZ`` through a causal windowed-sinc filter, and the correlation is a gather
+    plus a product (no FFT: the tracker exports to ONNX with the encoder). Unvoiced or quiet
+    windows give code 0 (A3). State: the filter's input tail and the last window's samples."""
+
+    def __init__(self, sample_rate: int, hop: int, f0_min: float = F0_MIN_HZ,
+                 f0_max: float = F0_MAX_HZ):
+        super().__init__()
+        self.factor = decimation_factor(sample_rate, hop)
+        self.rate = sample_rate / self.factor
+        self.hop = hop // self.factor                            # in decimated samples
+        self.tau_max = int(self.rate / f0_min) + 2
+        self.tau_min = max(2, int(self.rate / f0_max))
+        self.window = 2 * self.tau_max
+        self.history = max(0, self.window - self.hop)            # decimated samples kept
+        self.lowpass = Conv(1, 1, self.factor * 8, stride=self.factor, causal=True, bias=False) \
+            if self.factor > 1 else None
+        if self.lowpass is not None:
+            with torch.no_grad():
+                self.lowpass.conv.weight.copy_(lowpass_taps(self.factor)[None, None])
+            self.lowpass.conv.weight.requires_grad_(False)
+        self.register_buffer("lag_index", torch.arange(self.tau_max)[None, :]
+                             + torch.arange(self.tau_max + 1)[:, None], persistent=False)
+
+    def _decimate(self, mono, state):
+        if self.lowpass is None:
+            return mono, state
+        if state is None:
+            return self.lowpass(mono), None
+        return self.lowpass.step(mono, state)
+
+    def _codes(self, full: torch.Tensor) -> torch.Tensor:
+        """(b, 1, history + frames * hop) decimated audio -> (b, 1, frames) pitch codes."""
+        frames = (full.shape[-1] - self.history) // self.hop
+        start = self.history + self.hop - self.window
+        index = (start + torch.arange(frames, device=full.device)[:, None] * self.hop
+                 + torch.arange(self.window, device=full.device)[None, :])
+        windows = full[:, 0][:, index]                           # (b, frames, window)
+        head = windows[..., :self.tau_max]
+        lagged = windows[..., self.lag_index]                    # (b, frames, taus, tau_max)
+        corr = torch.matmul(lagged, head[..., None])[..., 0]
+        lag, dip = pick_lag(difference(windows, corr, self.tau_max), self.tau_min)
+        code = torch.log2(self.rate / lag / F0_CODE_REF_HZ)
+        loud = windows.pow(2).mean(-1) > QUIET_RMS ** 2
+        voiced = (dip < VOICED_MAX_DIP) & loud
+        return torch.where(voiced, code, torch.zeros_like(code))[:, None, :]
+
+    def forward(self, x):
+        mono, _ = self._decimate(x.mean(dim=1, keepdim=True), None)
+        return self._codes(torch.nn.functional.pad(mono, (self.history, 0)))
+
+    def init_state(self, batch, device=None, dtype=None):
+        state = {"window": torch.zeros(batch, 1, self.history, device=device, dtype=dtype)}
+        if self.lowpass is not None:
+            state["lowpass"] = self.lowpass.init_state(batch, device, dtype)
+        return state
+
+    def step(self, x, state):
+        if x.shape[-1] == 0:
+            return x.new_zeros(x.shape[0], 1, 0), state
+        mono, lowpass = self._decimate(x.mean(dim=1, keepdim=True), state.get("lowpass"))
+        full = torch.cat([state["window"], mono], dim=-1)
+        new = {"window": full[..., full.shape[-1] - self.history:]}
+        if lowpass is not None:
+            new["lowpass"] = lowpass
+        return self._codes(full), new
+
+
+class PitchEncoder(StreamSequential):
+    """The learned encoder stack with one latent channel replaced by the causal pitch code
+    (mean = code, logsigma = ``PITCH_LOGSIGMA``). Its layers keep the names of a plain encoder
+    (``encoder.layers.N``), so weights of a model without the pitch channel load into it."""
+
+    def __init__(self, layers, tracker: CausalPitchTracker, channel: int, latent_channels: int):
+        super().__init__(*layers)
+        self.pitch, self.channel, self.latent_channels = tracker, channel, latent_channels
+
+    def _insert(self, stats: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        c, n = self.channel, self.latent_channels
+        mean, logsigma = stats[:, :n], stats[:, n:]
+        mean = torch.cat([mean[:, :c], code, mean[:, c + 1:]], dim=1)
+        logsigma = torch.cat([logsigma[:, :c], torch.full_like(code, PITCH_LOGSIGMA),
+                              logsigma[:, c + 1:]], dim=1)
+        return torch.cat([mean, logsigma], dim=1)
+
+    def forward(self, x):
+        return self._insert(super().forward(x), self.pitch(x))
+
+    def init_state(self, batch, device=None, dtype=None):
+        return {**super().init_state(batch, device, dtype),
+                "pitch": self.pitch.init_state(batch, device, dtype)}
+
+    def step(self, x, state):
+        learned = {k: v for k, v in state.items() if k != "pitch"}
+        stats, new = super().step(x, learned)
+        code, pitch = self.pitch.step(x, state["pitch"])
+        return self._insert(stats, code), {**new, "pitch": pitch}

@@ -25,6 +25,7 @@ from .layers import (ChannelNorm, Conv, ConvTranspose, Snake, conv_stack, convne
                      encoder_block)
 from .mamba import MambaLayer, RMSNorm
 from .spectral import ISTFTSynthesis, STFTAnalysis
+from .pitch import CausalPitchTracker, PitchEncoder
 from .synthesis import HarmonicHead, HarmonicProjection, PhaseVocoderHead, init_head_projection
 from .streaming import (Streamable, StreamSequential, frames_to_encode, latency_fifo,
                         split_whole_hops)
@@ -117,7 +118,11 @@ def build_encoder(cfg: VAEConfig) -> StreamSequential:
         for s in cfg.frame_strides:
             if s > 1:
                 front += [Snake(h), Conv(h, h, 2 * s, stride=s, causal=c)]
-    return StreamSequential(*front, bottleneck(cfg), Conv(h, 2 * cfg.latent_channels, 1, causal=c))
+    layers = [*front, bottleneck(cfg), Conv(h, 2 * cfg.latent_channels, 1, causal=c)]
+    if cfg.pitch_channel is None:
+        return StreamSequential(*layers)
+    tracker = CausalPitchTracker(cfg.sample_rate, cfg.hop)
+    return PitchEncoder(layers, tracker, cfg.pitch_channel, cfg.latent_channels)
 
 
 def spectral_synthesis(cfg: VAEConfig) -> list:

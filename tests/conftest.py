@@ -14,6 +14,8 @@ FAMILIES = [("waveform", "mamba"), ("waveform", "cnn"), ("spectral", "mamba"), (
 V2 = dict(family="spectral", backbone="mamba", decoder_blocks=2, head="phase-vocoder")
 # the same with the f0-driven harmonic comb (f0 phase as streaming state too)
 V2_HARMONIC = dict(V2, head="harmonic", harmonics=6)
+# and with latent channel 0 the causal YIN pitch code (its tracker's window as state too)
+V2_PITCH = dict(V2_HARMONIC, pitch_channel=0)
 
 
 def tiny_config(**overrides) -> VAEConfig:

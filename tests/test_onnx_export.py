@@ -182,7 +182,9 @@ def test_streamed_onnx_equals_offline_torch_delayed_by_latency(exported):
 @pytest.mark.parametrize("family,backbone,channels,extra", [
     ("waveform", "mamba", 1, {}), ("spectral", "cnn", 1, {}), ("spectral", "mamba", 2, {}),
     ("spectral", "mamba", 2, {"decoder_blocks": 2, "head": "phase-vocoder"}),
-    ("spectral", "mamba", 2, {"decoder_blocks": 2, "head": "harmonic", "harmonics": 6})])
+    ("spectral", "mamba", 2, {"decoder_blocks": 2, "head": "harmonic", "harmonics": 6}),
+    ("spectral", "mamba", 2, {"decoder_blocks": 2, "head": "harmonic", "harmonics": 6,
+                              "pitch_channel": 0})])
 def test_other_architectures_export_and_stream(tmp_path, family, backbone, channels, extra):
     model = tiny_model(family=family, backbone=backbone, audio_channels=channels, **extra)
     export_model(model, tmp_path, scan_body="scan")

@@ -83,3 +83,43 @@ def test_latent_pitch_code_distance_reads_each_latent_frame_at_its_centre():
     assert float(code.min()) == -1.0 and float(code.max()) == 1.0   # octaves from A3
     assert float(latent_f0_distance(code, x, SR, hop)) < 0.05
     assert abs(float(latent_f0_distance(code + 0.5, x, SR, hop)) - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("f0", [55.0, 146.8, 440.0, 1318.5])
+def test_causal_tracker_codes_steady_tones_within_ten_cents(f0):
+    from star_plugin.pitch import CausalPitchTracker, f0_to_code
+    tracker = CausalPitchTracker(SR, 1024)
+    assert tracker.factor == 2                       # decimated to 22050 Hz
+    with torch.no_grad():
+        code = tracker((0.3 * tone(f0))[None, None, :43 * 1024])[0, 0]
+    steady = code[4:]                                # once the window is full of the tone
+    cents = 1200 * (steady - f0_to_code(torch.tensor(f0)))
+    assert cents.abs().max() < 10.0, cents
+
+
+def test_causal_tracker_is_zero_for_noise_and_silence_and_sees_no_future():
+    from star_plugin.pitch import CausalPitchTracker
+    tracker = CausalPitchTracker(SR, 1024)
+    noise = torch.randn(1, 1, 20 * 1024, generator=torch.Generator().manual_seed(1)) * 0.1
+    with torch.no_grad():
+        assert (tracker(noise) == 0).float().mean() > 0.9
+        assert (tracker(torch.zeros(1, 2, 8 * 1024)) == 0).all()
+        # a tone starting at frame 10: the frames before it are unchanged (causal)
+        x = torch.zeros(1, 1, 20 * 1024)
+        x[..., 10 * 1024:] = 0.3 * tone(220.0)[:10 * 1024]
+        assert (tracker(x)[0, 0, :10] == 0).all() and tracker(x)[0, 0, 14:].abs().max() < 0.01
+
+
+def test_pitch_channel_is_the_code_with_a_tiny_sigma():
+    from conftest import tiny_model
+    from star_plugin.pitch import PITCH_LOGSIGMA, f0_to_code
+    model = tiny_model(family="spectral", backbone="mamba", decoder_blocks=1, head="harmonic",
+                       harmonics=4, pitch_channel=2, sample_rate=SR, n_fft=1024, stft_hop=256,
+                       frame_strides=[4])
+    x = (0.3 * tone(330.0))[None, None, :30 * 1024]
+    with torch.no_grad():
+        latent = model.encode(x)
+    code = latent.mean[0, 2, 5:25]
+    assert (1200 * (code - f0_to_code(torch.tensor(330.0)))).abs().max() < 10.0
+    assert torch.all(latent.logsigma[0, 2] == PITCH_LOGSIGMA)
+    assert latent.mean[0, 1].std() > 0 and not torch.allclose(latent.mean[0, 3], code[:1])

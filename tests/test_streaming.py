@@ -6,7 +6,7 @@ import torch
 from star_plugin.errors import StreamingError
 from star_plugin.streaming import flatten_state
 
-from conftest import FAMILIES, V2, V2_HARMONIC, tiny_model
+from conftest import FAMILIES, V2, V2_HARMONIC, V2_PITCH, tiny_model
 
 
 def stream_in_blocks(model, x, sizes):
@@ -25,9 +25,9 @@ def stream_in_blocks(model, x, sizes):
     return torch.cat(outs, dim=-1)
 
 
-KINDS = [dict(family=f, backbone=b) for f, b in FAMILIES] + [V2, V2_HARMONIC]
+KINDS = [dict(family=f, backbone=b) for f, b in FAMILIES] + [V2, V2_HARMONIC, V2_PITCH]
 KIND_IDS = [f"{k['family']}-{k['backbone']}" + (f"-{k['head']}" if "head" in k else "")
-            for k in KINDS]
+            + ("-pitch" if "pitch_channel" in k else "") for k in KINDS]
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
