@@ -1,0 +1,222 @@
+// star-engine-cli: stream a WAV file through a STAR ONNX export with the native engine.
+//
+//   star-engine-cli MODEL_DIR in.wav out.wav [--block N | --blocks N1,N2,...] [--threads N]
+//                   [--compensate] [--pcm16]
+//   star-engine-cli MODEL_DIR --info
+//
+// The output has the input's length. Without --compensate it is the raw stream (the input
+// delayed by latency_samples, exactly what a plugin host hears); with --compensate the engine is
+// flushed with latency_samples of silence and the delay is removed. --blocks cycles through the
+// given block sizes (uneven host buffers). A JSON summary (latency, per-block timing) goes to
+// stdout; errors are one line on stderr with exit status 1 (2 for usage errors).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "star_engine.h"
+#include "wav.h"
+
+// Every operator new in the process (the engine's and ONNX Runtime's, which binds to this one)
+// is counted, so the summary can say how many allocations one block costs.
+static std::atomic<unsigned long long> g_allocations{0};
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+const char* kUsage =
+    "usage: star-engine-cli MODEL_DIR IN.wav OUT.wav [--block N | --blocks N1,N2,...]\n"
+    "                       [--threads N] [--compensate] [--pcm16]\n"
+    "       star-engine-cli MODEL_DIR --info\n";
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr, "star-engine-cli: %s\n%s", why.c_str(), kUsage);
+  std::exit(2);
+}
+
+int parse_int(const std::string& text, const char* what, int lo, int hi) {
+  char* end = nullptr;
+  long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < lo || v > hi)
+    usage(std::string(what) + " must be an integer in " + std::to_string(lo) + ".." +
+          std::to_string(hi) + ", got '" + text + "'");
+  return int(v);
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) { out += ' '; continue; }
+    out += c;
+  }
+  return out + "\"";
+}
+
+void print_info(const star::Engine& engine) {
+  const star::ModelInfo& m = engine.model();
+  std::printf("{\"name\": %s, \"sample_rate\": %d, \"hop\": %d, \"latency_samples\": %d, "
+              "\"synthesis_delay\": %d, \"audio_channels\": %d, \"latent_channels\": %d, "
+              "\"onnxruntime\": %s, \"states\": [",
+              json_string(m.name).c_str(), m.sample_rate, m.hop, engine.latency_samples(),
+              m.synthesis_delay, m.audio_channels, m.latent_channels,
+              json_string(star::Engine::runtime_version()).c_str());
+  const auto& states = engine.states();
+  for (size_t i = 0; i < states.size(); ++i) {
+    std::string shape;
+    for (size_t a = 0; a < states[i].shape.size(); ++a)
+      shape += (a ? ", " : "") + std::to_string(states[i].shape[a]);
+    std::printf("%s{\"graph\": %s, \"name\": %s, \"shape\": [%s], \"dtype\": %s}", i ? ", " : "",
+                json_string(states[i].graph).c_str(), json_string(states[i].name).c_str(),
+                shape.c_str(), json_string(states[i].dtype).c_str());
+  }
+  std::printf("]}\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> positional;
+  std::vector<int> blocks{512};
+  int threads = 1;
+  bool compensate = false, pcm16 = false, info = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) usage(std::string(name) + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--block") {
+      blocks = {parse_int(value("--block"), "--block", 1, 1 << 20)};
+    } else if (a == "--blocks") {
+      blocks.clear();
+      std::string list = value("--blocks"), item;
+      for (size_t p = 0; p <= list.size(); ++p) {
+        if (p == list.size() || list[p] == ',') {
+          blocks.push_back(parse_int(item, "each of --blocks", 1, 1 << 20));
+          item.clear();
+        } else {
+          item += list[p];
+        }
+      }
+    } else if (a == "--threads") {
+      threads = parse_int(value("--threads"), "--threads", 1, 256);
+    } else if (a == "--compensate") {
+      compensate = true;
+    } else if (a == "--pcm16") {
+      pcm16 = true;
+    } else if (a == "--info") {
+      info = true;
+    } else if (a == "-h" || a == "--help") {
+      std::printf("%s", kUsage);
+      return 0;
+    } else if (!a.empty() && a[0] == '-') {
+      usage("unknown option '" + a + "'");
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (info ? positional.size() != 1 : positional.size() != 3)
+    usage(info ? "--info takes MODEL_DIR only" : "expected MODEL_DIR IN.wav OUT.wav");
+
+  try {
+    if (info) {
+      star::EngineConfig config;
+      config.threads = threads;
+      star::Engine engine(positional[0], config);
+      print_info(engine);
+      return 0;
+    }
+    wav::Audio audio = wav::read(positional[1]);
+    const int channels = int(audio.channels.size());
+    star::EngineConfig config;
+    config.channels = channels;
+    config.threads = threads;
+    config.max_block = std::min(star::kMaxBlock, *std::max_element(blocks.begin(), blocks.end()));
+    star::Engine engine(positional[0], config);
+    if (audio.sample_rate != engine.sample_rate())
+      throw std::runtime_error("'" + positional[1] + "' is " + std::to_string(audio.sample_rate) +
+                               " Hz but model '" + engine.model().name + "' runs at " +
+                               std::to_string(engine.sample_rate()) +
+                               " Hz; resample the file first (e.g. sox in.wav -r " +
+                               std::to_string(engine.sample_rate()) + " out.wav)");
+    const size_t frames = audio.frames();
+    const size_t latency = compensate ? size_t(engine.latency_samples()) : 0;
+    const size_t total = frames + latency;
+    std::vector<std::vector<float>> in(size_t(channels), std::vector<float>(total, 0.f));
+    std::vector<std::vector<float>> out(size_t(channels), std::vector<float>(total, 0.f));
+    for (int c = 0; c < channels; ++c)
+      std::copy(audio.channels[size_t(c)].begin(), audio.channels[size_t(c)].end(),
+                in[size_t(c)].begin());
+
+    std::vector<const float*> ip(static_cast<size_t>(channels), nullptr);
+    std::vector<float*> op(static_cast<size_t>(channels), nullptr);
+    std::vector<double> times;
+    unsigned long long allocations = 0, hop_blocks = 0, idle_allocations = 0;
+    times.reserve(total / size_t(*std::min_element(blocks.begin(), blocks.end())) + 1);
+    size_t done = 0, k = 0;
+    while (done < total) {
+      int n = int(std::min<size_t>(size_t(blocks[k++ % blocks.size()]), total - done));
+      for (int c = 0; c < channels; ++c) {
+        ip[size_t(c)] = in[size_t(c)].data() + done;
+        op[size_t(c)] = out[size_t(c)].data() + done;
+      }
+      const unsigned long long before = g_allocations.load(std::memory_order_relaxed);
+      auto t0 = std::chrono::steady_clock::now();
+      engine.process(ip.data(), op.data(), n);
+      auto t1 = std::chrono::steady_clock::now();
+      const unsigned long long used = g_allocations.load(std::memory_order_relaxed) - before;
+      // a block that completes no hop runs no graph: it must not allocate at all
+      if ((done % size_t(engine.model().hop)) + size_t(n) < size_t(engine.model().hop)) {
+        idle_allocations += used;
+      } else {
+        allocations += used;
+        ++hop_blocks;
+      }
+      times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      done += size_t(n);
+    }
+    for (int c = 0; c < channels; ++c)
+      audio.channels[size_t(c)].assign(out[size_t(c)].begin() + long(latency),
+                                       out[size_t(c)].end());
+    wav::write(positional[2], audio, pcm16 ? wav::Format::Int16 : wav::Format::Float32);
+
+    std::vector<double> sorted = times;
+    std::sort(sorted.begin(), sorted.end());
+    double sum = std::accumulate(times.begin(), times.end(), 0.0);
+    auto pct = [&](double q) {
+      return sorted.empty() ? 0.0 : sorted[std::min(sorted.size() - 1, size_t(q * sorted.size()))];
+    };
+    double seconds = double(total) / engine.sample_rate();
+    std::printf("{\"latency_samples\": %d, \"sample_rate\": %d, \"channels\": %d, "
+                "\"frames\": %zu, \"blocks\": %zu, \"compensated\": %s, "
+                "\"block_ms_mean\": %.5f, \"block_ms_median\": %.5f, \"block_ms_p99\": %.5f, "
+                "\"block_ms_max\": %.5f, \"rtf\": %.5f, \"sanitized_samples\": %llu, "
+                "\"allocations_per_graph_block\": %.1f, \"allocations_in_idle_blocks\": %llu, "
+                "\"onnxruntime\": %s}\n",
+                engine.latency_samples(), engine.sample_rate(), channels, frames, times.size(),
+                compensate ? "true" : "false", times.empty() ? 0.0 : sum / times.size(),
+                pct(0.5), pct(0.99), sorted.empty() ? 0.0 : sorted.back(),
+                seconds > 0 ? sum / 1000.0 / seconds : 0.0,
+                static_cast<unsigned long long>(engine.sanitized_samples()),
+                hop_blocks ? double(allocations) / double(hop_blocks) : 0.0, idle_allocations,
+                json_string(star::Engine::runtime_version()).c_str());
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "star-engine-cli: %s\n", e.what());
+    return 1;
+  }
+}
