@@ -89,7 +89,7 @@ def test_latent_pitch_code_distance_reads_each_latent_frame_at_its_centre():
 def test_causal_tracker_codes_steady_tones_within_ten_cents(f0):
     from star_plugin.pitch import CausalPitchTracker, f0_to_code
     tracker = CausalPitchTracker(SR, 1024)
-    assert tracker.factor == 2                       # decimated to 22050 Hz
+    assert tracker.factor == 4                       # decimated to 11025 Hz
     with torch.no_grad():
         code = tracker((0.3 * tone(f0))[None, None, :43 * 1024])[0, 0]
     steady = code[4:]                                # once the window is full of the tone
