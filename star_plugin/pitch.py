@@ -12,7 +12,6 @@ import math
 
 import torch
 
-from .layers import Conv
 from .streaming import Streamable, StreamSequential
 
 F0_MIN_HZ = 40.0
@@ -173,6 +172,30 @@ def lowpass_taps(factor: int, taps_per_factor: int = 8) -> torch.Tensor:
     return (h / h.sum()).float()
 
 
+class Decimator(Streamable):
+    """Causal anti-alias filter (:func:`lowpass_taps`) and decimation by ``factor``. The taps are
+    a fixed, non-persistent buffer: nothing here is learned or stored with the weights.
+    State: the last ``taps - factor`` input samples."""
+
+    def __init__(self, factor: int):
+        super().__init__()
+        self.factor = factor
+        self.register_buffer("taps", lowpass_taps(factor)[None, None], persistent=False)
+        self.pad = self.taps.shape[-1] - factor
+
+    def forward(self, x):
+        return torch.nn.functional.conv1d(torch.nn.functional.pad(x, (self.pad, 0)), self.taps,
+                                          stride=self.factor)
+
+    def init_state(self, batch, device=None, dtype=None):
+        return {"cache": torch.zeros(batch, 1, self.pad, device=device, dtype=dtype)}
+
+    def step(self, x, state):
+        full = torch.cat([state["cache"], x], dim=-1)
+        y = torch.nn.functional.conv1d(full, self.taps, stride=self.factor)
+        return y, {"cache": full[..., full.shape[-1] - self.pad:]}
+
+
 class CausalPitchTracker(Streamable):
     """Audio (b, ch, n: whole hops) -> latent pitch code (b, 1, n / hop): YIN on the window
     ending at each latent frame's last sample, so it sees nothing later than the learned
@@ -210,12 +233,7 @@ class CausalPitchTracker(Streamable):
                              persistent=False)
         self.register_buffer("idft_sin", (weight[:, None] * torch.sin(back) / size).float(),
                              persistent=False)
-        self.lowpass = Conv(1, 1, self.factor * 8, stride=self.factor, causal=True, bias=False) \
-            if self.factor > 1 else None
-        if self.lowpass is not None:
-            with torch.no_grad():
-                self.lowpass.conv.weight.copy_(lowpass_taps(self.factor)[None, None])
-            self.lowpass.conv.weight.requires_grad_(False)
+        self.lowpass = Decimator(self.factor) if self.factor > 1 else None
 
     def _decimate(self, mono, state):
         if self.lowpass is None:
