@@ -15,12 +15,14 @@ from star_plugin.atomic import atomic_path, write_bytes_atomic
 TRAIN_PANELS = (("reconstruction", ("stft", "mel")),
                 ("phase derivatives", ("inst_freq", "group_delay", "head_inst_freq")),
                 ("level", ("frame_energy",)),
+                ("pitch error (octaves)", ("f0_octaves", "latent_f0_octaves")),
                 ("rate (bit/s)", ("rate_bps", "fitted_rate_bps")), ("beta-field scale", ("kl_scale",)))
 EVAL_PANELS = (("eval: MSD", ("mel_distance",)), ("eval: FSC", ("fsc",)),
+               ("eval: f0 error (cents)", ("f0_cents",)),
                ("eval: level error (dB)", ("level_error_db",)),
                ("eval: buzz (output / input)", ("buzz_ratio",)),
                ("eval: rate (bit/s)", ("rate_bits_per_second", "fitted_rate_bits_per_second")))
-EVAL_FIELDS = ("step", "mel_distance", "stft_distance", "si_sdr", "fsc", "level_error_db",
+EVAL_FIELDS = ("step", "mel_distance", "stft_distance", "si_sdr", "fsc", "f0_cents", "level_error_db",
                "buzz_ratio", "rate_bits_per_second", "fitted_rate_bits_per_second",
                "active_channels", "kl_share_first_8")
 

@@ -11,7 +11,7 @@ import torch
 from star_plugin.atomic import atomic_path
 from star_plugin.audio import write_audio
 from star_plugin.metrics import (fine_structure_correlation, hop_buzz, level_error_db,
-                                 mel_distance, si_sdr, stft_distance)
+                                 mel_distance, pitch_error_cents, si_sdr, stft_distance)
 from star_plugin.star_loss import kl_nats_per_frame, kl_to_fitted_gaussian, rate_bits_per_second
 
 from .dataset import ClipPool
@@ -64,6 +64,7 @@ class Evaluator:
         sr, rates = self.sample_rate, model.config.hop_rates
         fsc = [fine_structure_correlation(r, t, sr) for r, t in zip(recon_np, x_np)]
         level = [level_error_db(r, t) for r, t in zip(recon_np, x_np)]
+        cents = [pitch_error_cents(r, t, sr) for r, t in zip(recon_np, x_np)]
         buzz = [hop_buzz(r, sr, rates) / hop_buzz(t, sr, rates) for r, t in zip(recon_np, x_np)]
         result = {
             "step": step,
@@ -72,6 +73,7 @@ class Evaluator:
             "si_sdr": float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else float("nan"),
             "fsc": float(np.nanmean(fsc)) if not np.all(np.isnan(fsc)) else float("nan"),
             "level_error_db": float(np.nanmean(level)) if not np.all(np.isnan(level)) else float("nan"),
+            "f0_cents": float(np.nanmean(cents)) if not np.all(np.isnan(cents)) else float("nan"),
             "buzz_ratio": float(np.nanmedian(buzz)) if not np.all(np.isnan(buzz)) else float("nan"),
             "kl_nats_per_frame": float(kl.sum()),
             "rate_bits_per_second": rate_bits_per_second(kl_t, model.latent_rate),

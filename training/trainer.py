@@ -425,11 +425,12 @@ class Trainer:
         result = self.evaluator.run(self.ema.model, self.regularizer, self.step)
         print(f"\neval step {self.step}: mel {result['mel_distance']:.3f} stft "
               f"{result['stft_distance']:.3f} si-sdr {result['si_sdr']:.2f} dB, FSC "
-              f"{result['fsc']:.3f}, level {result['level_error_db']:+.2f} dB, buzz x"
+              f"{result['fsc']:.3f}, f0 error {result['f0_cents']:.0f} cents, level "
+              f"{result['level_error_db']:+.2f} dB, buzz x"
               f"{result['buzz_ratio']:.2f}, {result['rate_bits_per_second']:.0f} bit/s",
               file=sys.stderr)
         if tensorboard:
-            for k in ("mel_distance", "stft_distance", "si_sdr", "fsc", "level_error_db",
+            for k in ("mel_distance", "stft_distance", "si_sdr", "fsc", "f0_cents", "level_error_db",
                       "buzz_ratio", "rate_bits_per_second"):
                 tensorboard.add_scalar(f"eval/{k}", result[k], self.step)
 
