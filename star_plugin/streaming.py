@@ -63,18 +63,23 @@ class StreamSequential(Streamable):
         return states
 
     def step(self, x, state):
-        new_state = {}
-        for i, layer in enumerate(self.layers):
-            key = str(i)
-            if key in state:
-                x, new_state[key] = layer.step(x, state[key])
-            elif isinstance(layer, Streamable):
-                x, sub = layer.step(x, {})
-                if sub:
-                    new_state[key] = sub
-            else:
-                x = layer(x)
-        return x, new_state
+        return step_layers(self.layers, x, state)
+
+
+def step_layers(layers, x, state):
+    """Stream x through ``layers`` in order, layer i with sub-state ``state[str(i)]``."""
+    new_state = {}
+    for i, layer in enumerate(layers):
+        key = str(i)
+        if key in state:
+            x, new_state[key] = layer.step(x, state[key])
+        elif isinstance(layer, Streamable):
+            x, sub = layer.step(x, {})
+            if sub:
+                new_state[key] = sub
+        else:
+            x = layer(x)
+    return x, new_state
 
 
 # ---------------------------------------------------------------------------- hop framing

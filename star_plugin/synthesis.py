@@ -27,6 +27,7 @@ import math
 import torch
 from torch import nn
 
+from .pitch import F0_CODE_REF_HZ
 from .spectral import ISTFTSynthesis, analysis_scale, analysis_window
 from .streaming import Streamable
 
@@ -103,6 +104,7 @@ F0_LOWEST_HZ = 32.7         # C1: the f0 output spans F0_OCTAVES octaves from he
 F0_OCTAVES = 7.0
 HARMONIC_TAPER_HZ = 200.0   # harmonics fade out over this band below the head's top frequency
 LOBE_BINS = 8               # bins drawn per partial: floor(position) - 3 .. floor(position) + 4
+CODE_CORRECTION_OCTAVES = 0.5   # the learned f0 correction around a given pitch code, at most
 
 
 def f0_from_logit(logit: torch.Tensor) -> torch.Tensor:
@@ -143,8 +145,11 @@ class HarmonicHead(PhaseVocoderHead):
     """
 
     def __init__(self, n_fft: int, hop: int, sample_rate: int, harmonics: int,
-                 top_hz: float = 8000.0):
+                 top_hz: float = 8000.0, code_input: bool = False):
         super().__init__(n_fft, hop)
+        # code_input: one more input channel, last, the latent pitch code (pitch.f0_to_code);
+        # the f0 channel is then a bounded correction to it (pitch_channel models)
+        self.code_input = code_input
         self.n_fft, self.hop, self.sample_rate = n_fft, hop, sample_rate
         self.harmonics = harmonics
         self.top_hz = min(float(top_hz), 0.5 * sample_rate - HARMONIC_TAPER_HZ)
@@ -165,11 +170,16 @@ class HarmonicHead(PhaseVocoderHead):
     def split(self, x: torch.Tensor):
         """Head input -> (phase-vocoder channels, f0 logit, amplitude logit, partial logits)."""
         pv = 3 * self.bins
-        return (x[:, :pv], x[:, pv:pv + 1], x[:, pv + 1:pv + 2], x[:, pv + 2:])
+        end = pv + 2 + self.harmonics
+        return (x[:, :pv], x[:, pv:pv + 1], x[:, pv + 1:pv + 2], x[:, pv + 2:end])
 
     def f0(self, x: torch.Tensor) -> torch.Tensor:
         """Head input (batch, channels, frames) -> predicted f0 in Hz (batch, 1, frames)."""
-        return f0_from_logit(self.split(x)[1])
+        f0_channel = self.split(x)[1]
+        if not self.code_input:
+            return f0_from_logit(f0_channel)
+        code = x[:, -1:] + CODE_CORRECTION_OCTAVES * torch.tanh(f0_channel)
+        return F0_CODE_REF_HZ * torch.exp(math.log(2.0) * code)
 
     def _comb(self, f0: torch.Tensor, level: torch.Tensor, logits: torch.Tensor,
               previous: torch.Tensor):
@@ -199,10 +209,9 @@ class HarmonicHead(PhaseVocoderHead):
         return re, im, phi[..., -1:]
 
     def _spectrum(self, x: torch.Tensor, state: dict):
-        pv, f0_logit, level, logits = self.split(x)
+        pv, _, level, logits = self.split(x)
         re, im, phase = self._pv_spectrum(pv, state["phase"])
-        comb_re, comb_im, f0_phase = self._comb(f0_from_logit(f0_logit), level, logits,
-                                                state["f0_phase"])
+        comb_re, comb_im, f0_phase = self._comb(self.f0(x), level, logits, state["f0_phase"])
         pad = (0, 0, 0, self.bins - self.comb_bins)
         re = re + torch.nn.functional.pad(comb_re, pad)
         im = im + torch.nn.functional.pad(comb_im, pad)
@@ -242,9 +251,11 @@ class HarmonicProjection(Streamable):
 
     def forward(self, x):
         b, t, ch = x.shape[0], x.shape[-1], self.audio_channels
-        pv = self.conv(x).reshape(b, ch, -1, t)
-        harmonic = self.harmonic(x).reshape(b, ch, -1, t)
-        return torch.cat([pv, harmonic], dim=2).reshape(b, -1, t)
+        pv_channels = self.conv.out_channels // ch
+        harmonic_channels = self.harmonic.out_channels // ch
+        pv = self.conv(x).reshape(b, ch, pv_channels, t)
+        harmonic = self.harmonic(x).reshape(b, ch, harmonic_channels, t)
+        return torch.cat([pv, harmonic], dim=2).reshape(b, ch * (pv_channels + harmonic_channels), t)
 
     def init_state(self, batch, device=None, dtype=None):
         return {}

@@ -12,6 +12,7 @@ samples for its frame, then the synthesis delay.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Tuple
 
 import torch
@@ -28,7 +29,7 @@ from .spectral import ISTFTSynthesis, STFTAnalysis
 from .pitch import CausalPitchTracker, PitchEncoder
 from .synthesis import HarmonicHead, HarmonicProjection, PhaseVocoderHead, init_head_projection
 from .streaming import (Streamable, StreamSequential, frames_to_encode, latency_fifo,
-                        split_whole_hops)
+                        split_whole_hops, step_layers)
 
 LOGSIGMA_RANGE = (-12.0, 4.0)
 
@@ -138,7 +139,8 @@ def spectral_synthesis(cfg: VAEConfig) -> list:
     body = ([conv_stack(h, cfg.frame_layers, kernel=3, causal=c)] if cfg.decoder_blocks == 0
             else [convnext_block(h, causal=c) for _ in range(cfg.decoder_blocks)])
     if cfg.head == "harmonic":
-        head = HarmonicHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics)
+        head = HarmonicHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics,
+                            code_input=cfg.pitch_channel is not None)
         projection = HarmonicProjection(h, 3 * bins, head.extra_channels, ch)
     else:
         head = PhaseVocoderHead(cfg.n_fft, cfg.stft_hop)
@@ -162,7 +164,53 @@ def build_decoder(cfg: VAEConfig) -> StreamSequential:
             if s > 1:
                 layers += [Snake(h), ConvTranspose(h, h, 2 * s, s, causal=c)]
         layers += spectral_synthesis(cfg)
-    return StreamSequential(*layers)
+    if cfg.head == "harmonic" and cfg.pitch_channel is not None:
+        return PitchDecoder(layers, cfg.pitch_channel, int(math.prod(cfg.frame_strides)),
+                            cfg.audio_channels)
+    return Decoder(*layers)
+
+
+class Decoder(StreamSequential):
+    """The decoder stack; its last layer is the synthesis head."""
+
+    def head_input(self, z: torch.Tensor) -> torch.Tensor:
+        """What the head is given for latents z (training losses read it)."""
+        return _run(self.layers[:-1], z)
+
+
+class PitchDecoder(Decoder):
+    """A decoder whose harmonic head also gets the latent pitch code directly: channel
+    ``channel`` of z, held for the ``upsample`` head frames of each latent frame and appended
+    to every audio channel's head input. Through the whole stack the f0 learned far too slowly
+    (docs/SYNTHESIS.md); here the head only learns a bounded correction."""
+
+    def __init__(self, layers, channel: int, upsample: int, audio_channels: int):
+        super().__init__(*layers)
+        self.channel, self.upsample, self.audio_channels = channel, upsample, audio_channels
+
+    def _with_code(self, features: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        b, t, ch = features.shape[0], features.shape[-1], self.audio_channels
+        per_channel = features.shape[1] // ch
+        # held for each latent frame's head frames (expand + reshape: repeat_interleave
+        # exports wrongly for a dynamic length)
+        code = z[:, self.channel:self.channel + 1]
+        code = code[..., None].expand(b, 1, code.shape[-1], self.upsample).reshape(b, 1, t)
+        code = code[:, None].expand(b, ch, 1, t)
+        return torch.cat([features.reshape(b, ch, per_channel, t), code],
+                         dim=2).reshape(b, ch * (per_channel + 1), t)
+
+    def head_input(self, z):
+        return self._with_code(_run(self.layers[:-1], z), z)
+
+    def forward(self, z):
+        return self.layers[-1](self.head_input(z))
+
+    def step(self, z, state):
+        head = str(len(self.layers) - 1)
+        body = {k: v for k, v in state.items() if k != head}
+        features, new = step_layers(self.layers[:-1], z, body)
+        audio, new[head] = self.layers[-1].step(self._with_code(features, z), state[head])
+        return audio, new
 
 
 def _run(layers, x):
@@ -277,7 +325,7 @@ class StarVAE(nn.Module):
         can then be supervised directly (``phase_loss.head_frequency_distance``)."""
         latent = self.encode(x)
         z = latent.sample() if sample else latent.mean
-        features = _run(self.decoder.layers[:-1], z)
+        features = self.decoder.head_input(z)
         audio = self.decoder.layers[-1](features)[..., self.synthesis_delay:][..., :x.shape[-1]]
         return audio, latent, features
 

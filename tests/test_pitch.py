@@ -123,3 +123,21 @@ def test_pitch_channel_is_the_code_with_a_tiny_sigma():
     assert (1200 * (code - f0_to_code(torch.tensor(330.0)))).abs().max() < 10.0
     assert torch.all(latent.logsigma[0, 2] == PITCH_LOGSIGMA)
     assert latent.mean[0, 1].std() > 0 and not torch.allclose(latent.mean[0, 3], code[:1])
+
+
+def test_harmonic_head_reads_the_pitch_channel_directly():
+    """With a pitch channel the head's f0 is the code plus a bounded learned correction: with
+    the correction's weights at zero, the head plays exactly the tracked pitch."""
+    from conftest import tiny_model
+    model = tiny_model(family="spectral", backbone="mamba", decoder_blocks=1, head="harmonic",
+                       harmonics=4, pitch_channel=0, sample_rate=SR, n_fft=1024, stft_hop=256,
+                       frame_strides=[4])
+    head = model.decoder.layers[-1].inner
+    projection = model.decoder.layers[-2]
+    with torch.no_grad():
+        projection.harmonic.weight[0].zero_()        # the f0 correction row (mono model)
+        projection.harmonic.bias[0] = 0.0
+        x = (0.3 * tone(261.6))[None, None, :30 * 1024]
+        _, latent, features = model.forward_with_head(x, sample=False)
+        f0 = head.f0(features)[0, 0, 4 * 5:4 * 25]      # head frames of latent frames 5..24
+    assert (1200 * torch.log2(f0 / 261.6)).abs().max() < 10.0
