@@ -24,8 +24,9 @@ from star_plugin.streaming import flatten_state
 from star_plugin.vae import StarVAE
 from star_plugin.version import __version__
 
+from . import morph_spec
 from .graphs import (STATE_IN, STATE_OUT, DecoderGraph, DecoderStreamGraph, EncoderGraph,
-                     EncoderStreamGraph, stream_state_names)
+                     EncoderStreamGraph, MorphGraph, stream_state_names)
 from .manifest import FORMAT, FORMAT_VERSION, MANIFEST_FILE
 from .scan_function import BODIES
 from .scan_op import DOMAIN, DOMAIN_VERSION, OP_NAME
@@ -91,7 +92,7 @@ def _state_entries(model: StarVAE, part: str, names: List[str]) -> List[dict]:
              "dynamic_axes": [0], "dtype": "float32", "init": "zeros"} for name in names]
 
 
-def _trace(module, args, input_names, output_names, dynamic_axes) -> bytes:
+def _trace(module, args, input_names, output_names, dynamic_axes, scan: bool = True) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated upstream and warns about every traced size;
@@ -99,15 +100,18 @@ def _trace(module, args, input_names, output_names, dynamic_axes) -> bytes:
         warnings.simplefilter("ignore")
         torch.onnx.export(module, args, buffer, dynamo=False, opset_version=OPSET,
                           input_names=input_names, output_names=output_names,
-                          dynamic_axes=dynamic_axes, custom_opsets={DOMAIN: DOMAIN_VERSION},
+                          dynamic_axes=dynamic_axes,
+                          custom_opsets={DOMAIN: DOMAIN_VERSION} if scan else None,
                           do_constant_folding=True, autograd_inlining=False)
     return buffer.getvalue()
 
 
-def _finish_graph(raw: bytes, kind: str, body: str, metadata: Dict[str, object]) -> bytes:
-    """Attach the SelectiveScan function and metadata; check the whole model."""
+def _finish_graph(raw: bytes, kind: str, body: str, metadata: Dict[str, object],
+                  defaults: Optional[Dict[str, object]] = None) -> bytes:
+    """Attach the SelectiveScan function and metadata; check the whole model. ``defaults``:
+    graph inputs given a stored default value (overridable initializers), name -> array."""
     import onnx
-    from onnx import helper
+    from onnx import helper, numpy_helper
 
     from .scan_function import selective_scan_function
 
@@ -128,6 +132,8 @@ def _finish_graph(raw: bytes, kind: str, body: str, metadata: Dict[str, object])
     props = {**{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in metadata.items()},
              "graph": kind, "scan_body": body if uses_scan else "none",
              "star_onnx_format": f"{FORMAT} {FORMAT_VERSION}", "star_plugin_version": __version__}
+    for name, value in (defaults or {}).items():
+        proto.graph.initializer.append(numpy_helper.from_array(value, name))
     helper.set_model_props(proto, props)
     proto.producer_name, proto.producer_version = "star_plugin", __version__
     proto.doc_string = (f"STAR-VAE '{metadata['name']}' {kind} graph; see manifest.json beside "
@@ -152,9 +158,9 @@ def export_model(model: StarVAE, out_dir, scan_body: str = "auto", stream: bool 
     frame_axes = {0: "batch", 2: "frames"}
     graphs: Dict[str, dict] = {}
 
-    def write(kind, module, args, inputs, outputs, axes, body, states=None):
-        raw = _trace(module, args, inputs, outputs, axes)
-        data = _finish_graph(raw, kind, body, meta)
+    def write(kind, module, args, inputs, outputs, axes, body, states=None, defaults=None):
+        raw = _trace(module, args, inputs, outputs, axes, scan=body != "none")
+        data = _finish_graph(raw, kind, body, meta, defaults)
         write_bytes_atomic(out_dir / f"{kind}.onnx", data)
         graphs[kind] = {"file": f"{kind}.onnx", "inputs": inputs, "outputs": outputs,
                         "scan_body": body, "bytes": len(data)}
@@ -199,6 +205,29 @@ def export_model(model: StarVAE, out_dir, scan_body: str = "auto", stream: bool 
                     module = DecoderStreamGraph(model, names)
                 write(f"{part}_stream", module, args, inputs, outputs, axes, bodies["stream"],
                       states=entries)
+
+        # The frame-wise morph (star_plugin.morph): one definition for every host.
+        table = morph_spec.noise_table(C, 0)
+        frames = 3
+        write("morph", MorphGraph(C, cfg.structure_channels),
+              (torch.zeros(1, C, frames), torch.zeros(1, C, frames), torch.zeros(1, C, frames),
+               torch.zeros(3, frames), torch.ones(C, frames),
+               torch.zeros(1, dtype=torch.int64), torch.from_numpy(table)),
+              morph_spec.INPUTS + [morph_spec.NOISE_INPUT], morph_spec.OUTPUTS,
+              {"mean": frame_axes, "logsigma": frame_axes,
+               "source": {0: "source_batch", 2: "frames"}, "controls": {1: "frames"},
+               "gain": {1: "frames"}, morph_spec.NOISE_INPUT: {1: "noise_frames"},
+               "z": frame_axes}, "none", defaults={morph_spec.NOISE_INPUT: table})
+        graphs["morph"].update({
+            "inputs": list(morph_spec.INPUTS),
+            "defaults": {morph_spec.NOISE_INPUT: {"shape": list(table.shape), "seed": 0}},
+            "smoothing_s": morph_spec.SMOOTHING_S,
+            "how": "per latent frame between encoder_stream and decoder_stream: controls "
+                   "(structure amount, texture amount, temperature) and gain smoothed by the "
+                   "host, one pole per frame: c = k * c + (1 - k) * target, k = exp(-1 / "
+                   "(smoothing_s * sample_rate / hop)), float32; source = the texture "
+                   "source frame (loop: source[:, i mod S]); first_frame counts frames since "
+                   "reset; amounts 0 and source 0 without a texture source."})
 
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "star_plugin_version": __version__,

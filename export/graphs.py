@@ -102,3 +102,44 @@ class DecoderStreamGraph(nn.Module):
 def stream_state_names(model: StarVAE, part: str) -> List[str]:
     """Flat state names of the encoder or decoder, in graph order."""
     return list(flatten_state(getattr(model, part).init_state(1)))
+
+
+class MorphGraph(nn.Module):
+    """The frame-wise latent morph (``star_plugin.morph``), as the ``morph`` graph.
+
+    Inputs (b = batch, C = latent channels, f = frames, N = noise table length):
+
+    * ``mean``, ``logsigma`` (b, C, f): the encoder's posterior of the input's frames;
+    * ``source`` (1 or b, C, f): the texture source frame for each frame (the host picks it by
+      the source mode: loop, hold, mean, match); zeros when there is no source;
+    * ``controls`` (3, f): per frame, already smoothed by the host: structure amount, texture
+      amount, temperature (amounts 0 when there is no source);
+    * ``gain`` (C, f): per-channel gains per frame (smoothed);
+    * ``first_frame`` (1,) int64: the index of the first frame since the stream began;
+    * ``noise_table`` (C, N): the standard-normal table the temperature draws from, frame i
+      using column i mod N. It is an *overridable initializer*: the export stores the table of
+      ``MorphParams.seed`` 0, which a host may omit; Python feeds the table of its own seed.
+
+    Output ``z`` (b, C, f): with amount a = structure amount on channels [0, K) and texture
+    amount on [K, C), temperature t only on the texture channels [K, C),
+
+        z = ((1 - a) * (mean + t * exp(logsigma) * noise) + a * source) * gain
+
+    evaluated in float32 in the same order as ``LatentMorph.apply``.
+    """
+
+    def __init__(self, channels: int, structure_channels: int):
+        super().__init__()
+        structure = torch.arange(channels) < structure_channels
+        self.register_buffer("structure", structure[:, None], persistent=False)
+
+    def forward(self, mean, logsigma, source, controls, gain, first_frame, noise_table):
+        frames = _length(mean)
+        index = torch.remainder(first_frame + torch.arange(frames), _length(noise_table))
+        noise = torch.index_select(noise_table, 1, index)
+        amount = torch.where(self.structure, controls[0:1], controls[1:2])
+        temperature = torch.where(self.structure, torch.zeros_like(controls[2:3]),
+                                  controls[2:3])
+        z = mean + temperature * torch.exp(logsigma) * noise
+        z = (1.0 - amount) * z + amount * source
+        return z * gain

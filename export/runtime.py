@@ -239,6 +239,27 @@ class OnnxVAE:
                                         state["skip"])
         return _like(np.ascontiguousarray(out), block), {**state, "output": queue, "skip": skip}
 
+    # ------------------------------------------------------------------ the morph graph
+    @property
+    def morph_kernel(self):
+        """The exported ``morph`` graph as ``LatentMorph``'s kernel (None for an export made
+        before it existed: the numpy morph is used then)."""
+        session = self.sessions.get("morph")
+        if session is None:
+            return None
+
+        def kernel(mean, logsigma, source, controls, gain, first_frame, noise_table):
+            return session.run(None, {
+                "mean": np.ascontiguousarray(mean, np.float32),
+                "logsigma": np.ascontiguousarray(logsigma, np.float32),
+                "source": np.ascontiguousarray(source, np.float32),
+                "controls": np.ascontiguousarray(controls, np.float32),
+                "gain": np.ascontiguousarray(gain, np.float32),
+                "first_frame": np.array([first_frame], np.int64),
+                "noise_table": noise_table})[0]
+
+        return kernel
+
     def streamer(self, batch: int = 1) -> "OnnxStreamer":
         return OnnxStreamer(self, batch)
 

@@ -28,7 +28,7 @@ class Command(NamedTuple):
 
 #: Groups of sub-commands (``star bench ...``) and their help lines.
 GROUPS = {"presets": "morph presets", "bench": "benchmarks", "data": "datasets",
-          "train": "training"}
+          "train": "training", "plugin": "native engine and DAW plugin (source checkout)"}
 
 COMMANDS = (
     Command(("info",), "describe a model", ".commands.info"),
@@ -65,6 +65,8 @@ COMMANDS = (
             ".commands.train", "add_gen_arguments", "run_gen"),
     Command(("generate",), "text to audio with STAR-Gen", ".commands.generate"),
     Command(("demo",), "reconstruct and morph the bundled examples", ".commands.demo"),
+    Command(("plugin", "build"), "build star-engine-cli and STAR.vst3 (C++, CMake; "
+            "docs/NATIVE.md)", ".commands.plugin"),
     Command(("studio",), "open STAR Studio, the desktop app (needs the gui extra)", ".gui.app"),
 )
 

@@ -52,6 +52,12 @@ RESAMPLE_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 LATENCY_PROBE_S = 3.0  # how long the resamplers are replayed to find their worst lag
 
 
+def morph_kernel(model):
+    """The model's own morph formula when it has one (an ONNX export's ``morph`` graph, shared
+    with the native engine), else None: ``LatentMorph`` applies it in numpy."""
+    return getattr(model, "morph_kernel", None)
+
+
 def _check_host_rate(sample_rate, default: int) -> int:
     """A whole number of Hz in 8000..384000 (None: the model's rate); 44100.5 is refused,
     not truncated."""
@@ -105,7 +111,8 @@ class StreamingEngine:
         source = resolve_texture_source(m, texture_source, texture, self.sample_rate,
                                         "StreamingEngine")
         self.morph = LatentMorph(self.latent_channels, self.structure_channels,
-                                 self.model_rate / self.hop, params, source)
+                                 self.model_rate / self.hop, params, source,
+                                 kernel=morph_kernel(m))
         self._guard = BlockGuard("StreamingEngine.process")
         self.latency_samples = self._measure_latency()
         self.reset()
@@ -265,7 +272,7 @@ def render_offline(model, audio: np.ndarray, sample_rate: int,
     source = resolve_texture_source(model, texture_source, texture, sample_rate,
                                     "render_offline")
     morph = LatentMorph(model.latent_channels, model.structure_channels,
-                        model.sample_rate / model.hop, params, source)
+                        model.sample_rate / model.hop, params, source, kernel=morph_kernel(model))
     latent = model.encode(batch)
     z = morph.apply(latent.mean.numpy(), latent.logsigma.numpy())
     y = unfold_from_model(model.decode(z, num_samples=batch.shape[-1]), layout, resample_quality)

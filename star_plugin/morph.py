@@ -34,9 +34,9 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from .errors import ConfigError
+from .export.morph_spec import NOISE_FRAMES, SMOOTHING_S, noise_table
 
 MODES = ("loop", "hold", "mean", "match")
-NOISE_FRAMES = 4096
 RUNNING_STATS_S = 2.0  # time constant of the input statistics in 'match' mode
 
 
@@ -176,10 +176,15 @@ class LatentMorph:
     ``source`` is the texture source latent, (C, frames) (a numpy array, a torch tensor or a
     ``Latent``, whose first batch item is used), or None for no source (then amounts mix
     towards the input itself and only temperature and gains act).
+
+    ``kernel``: the formula applied to the frames, given the smoothed controls (the exported
+    ``morph`` graph of an ONNX model, ``OnnxVAE.morph_kernel``, so that Python and native
+    hosts share one definition); None: the same formula in numpy (:meth:`combine`).
     """
 
     def __init__(self, channels: int, structure_channels: int, frame_rate: float,
-                 params: Optional[MorphParams] = None, source=None, smoothing_s: float = 0.05):
+                 params: Optional[MorphParams] = None, source=None,
+                 smoothing_s: float = SMOOTHING_S, kernel=None):
         self.channels, self.structure_channels = channels, structure_channels
         self.frame_rate = frame_rate
         self.coef = math.exp(-1.0 / max(1e-6, smoothing_s * frame_rate))
@@ -187,8 +192,8 @@ class LatentMorph:
         self._lock = threading.Lock()
         self._params = (params or MorphParams()).validate(channels)
         self._source = self._prepare_source(source)
-        self._noise = np.random.default_rng(self._params.seed).standard_normal(
-            (channels, NOISE_FRAMES)).astype(np.float32)
+        self._noise = noise_table(channels, self._params.seed)
+        self.kernel = kernel
         self.reset()
 
     # ----------------------------------------------------------------- configuration
@@ -220,8 +225,7 @@ class LatentMorph:
             merged = {**self._params.to_dict(), **changes}
             params = MorphParams.from_dict(merged).validate(self.channels)
             if params.seed != self._params.seed:
-                self._noise = np.random.default_rng(params.seed).standard_normal(
-                    (self.channels, NOISE_FRAMES)).astype(np.float32)
+                self._noise = noise_table(self.channels, params.seed)
             self._params = params
 
     def set_source(self, source) -> None:
@@ -295,15 +299,39 @@ class LatentMorph:
             schedule[..., i] = current
         self._current = current
         amount, temperature, gain = schedule
-        z = mean.astype(np.float32, copy=True)
-        if logsigma is not None and np.any(temperature > 0):
-            idx = np.arange(self.frame, self.frame + n) % NOISE_FRAMES
-            z += temperature * np.exp(logsigma) * noise[:, idx]
-        if source is not None:
-            src = self._source_frames(source, params.mode, self.frame, n, mean)
-            z = (1.0 - amount) * z + amount * src
+        if self.kernel is not None:
+            z = self._apply_kernel(mean, logsigma, schedule, source, params.mode, noise)
+        else:
+            z = mean.astype(np.float32, copy=True)
+            if logsigma is not None and np.any(temperature > 0):
+                idx = np.arange(self.frame, self.frame + n) % NOISE_FRAMES
+                z += temperature * np.exp(logsigma) * noise[:, idx]
+            if source is not None:
+                src = self._source_frames(source, params.mode, self.frame, n, mean)
+                z = (1.0 - amount) * z + amount * src
+            z = z * gain
         self.frame += n
-        return z * gain
+        return z
+
+    def _apply_kernel(self, mean, logsigma, schedule, source, mode, noise) -> np.ndarray:
+        """The frames through ``kernel``: the per-channel schedule becomes the graph's
+        per-frame controls (structure amount, texture amount, temperature), the channels of
+        each group being equal; amounts 0 and a zero source when there is none."""
+        n, k, c = mean.shape[-1], self.structure_channels, self.channels
+        amount, temperature, gain = schedule
+        controls = np.zeros((3, n), np.float32)
+        if source is not None:
+            src = self._source_frames(source, mode, self.frame, n, mean)
+            src = src[None] if src.ndim == 2 else src
+            controls[0] = amount[0] if k > 0 else 0.0
+            controls[1] = amount[k] if k < c else 0.0
+        else:
+            src = np.zeros((1, c, n), np.float32)
+        if logsigma is not None and k < c:
+            controls[2] = temperature[k]
+        else:
+            logsigma = np.zeros_like(mean, dtype=np.float32)
+        return self.kernel(mean, logsigma, src, controls, gain, self.frame, noise)
 
 
 def _encode_mono(model, audio: np.ndarray):

@@ -248,7 +248,24 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
             bundled = vst3 / "Contents" / "Resources" / "model"
             shutil.rmtree(bundled, ignore_errors=True)
             shutil.copytree(model_dir, bundled)
+            _bundle_texture(vst3)
     return NativeBuild(build, cli, build / "bin" / "libonnxruntime.so.1", headers, vst3)
+
+
+def _bundle_texture(vst3: Path) -> None:
+    """The bundled example texture (presets/examples/texture.flac) as the plugin's default
+    texture source (Contents/Resources/textures/texture.wav; used at the model's rate)."""
+    from .bundled import presets_dir
+
+    textures = vst3 / "Contents" / "Resources" / "textures"
+    shutil.rmtree(textures, ignore_errors=True)
+    example = presets_dir() / "examples" / "texture.flac"
+    if example.is_file():  # as WAV: the plugin reads WAV/AIFF only (no FLAC library linked)
+        import soundfile
+
+        audio, rate = soundfile.read(example, dtype="float32", always_2d=True)
+        textures.mkdir(parents=True, exist_ok=True)
+        soundfile.write(textures / "texture.wav", audio, rate, subtype="FLOAT")
 
 
 # ---------------------------------------------------------------------- `star plugin build`
@@ -260,13 +277,16 @@ def add_arguments(parser) -> None:
                         help="CMake build folder, reused between runs (default: build/native)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel compile jobs")
     parser.add_argument("--vst3", dest="vst3", action="store_true", default=None,
-                        help="require the JUCE VST3 plugin (default: built when "
+                        help="require the JUCE VST3 plugin (by default it is built when "
                              "juce-modules-source is installed)")
     parser.add_argument("--no-vst3", dest="vst3", action="store_false",
-                        help="build the engine and CLI only")
-    parser.add_argument("--model", default=None,
-                        help="export this model (name or directory): bundled inside STAR.vst3 "
-                             "and copied to OUTPUT/model for star-engine-cli")
+                        help="build the engine and CLI only (default: the plugin too, when "
+                             "JUCE is found)")
+    parser.add_argument("--model", default="default",
+                        help="export this model (a bundled name such as 'default', or a "
+                             "directory), bundle it inside STAR.vst3 and copy it to "
+                             "OUTPUT/model for star-engine-cli; "
+                             "'none': no model (the plugin then reads $STAR_MODEL_DIR)")
 
 
 def run(args) -> int:
@@ -274,7 +294,7 @@ def run(args) -> int:
         print(f"  {message}", flush=True)
 
     exported = None
-    if args.model:
+    if args.model and args.model.lower() != "none":
         from .export.exporter import export_model
         from .model_io import load_vae
 

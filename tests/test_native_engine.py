@@ -25,7 +25,9 @@ from conftest import V2, V2_HARMONIC, V2_PITCH, tiny_model
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
+from star_plugin.engine import StreamingEngine  # noqa: E402
 from star_plugin.export.exporter import export_model  # noqa: E402
+from star_plugin.morph import MorphParams  # noqa: E402
 from star_plugin.export.runtime import OnnxVAE  # noqa: E402
 from star_plugin.native_build import (NativeBuildError, build_native, check_tools,  # noqa: E402
                                       juce_available)
@@ -165,6 +167,51 @@ def test_compensated_output_is_the_stream_advanced_by_the_latency(native, export
     assert np.abs(y - ref).max() <= TOLERANCE
 
 
+def _texture(tmp_path, seconds: float = 0.4, seed: int = 21):
+    """A texture source file at the tiny models' rate (16 kHz, mono float WAV)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 3 * t)
+             + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    path = tmp_path / "texture.wav"
+    sf.write(path, audio, 16000, subtype="FLOAT")
+    return path
+
+
+def _engine_stream(directory, x, blocks, params, texture, changes=()):
+    """The Python ONNX engine (its morph runs the export's morph graph) fed ``blocks``;
+    ``changes``: (sample index, {param: value}) applied there (a block is split at it)."""
+    engine = StreamingEngine(OnnxVAE(directory), 16000, x.shape[0], backend="onnx",
+                             params=params, texture_source=texture)
+    assert engine.morph.kernel is not None
+    pending = dict(changes)
+    out, i, k = [], 0, 0
+    while i < x.shape[-1]:
+        if i in pending:
+            engine.morph.set(**pending.pop(i))
+        n = min([blocks[k % len(blocks)], x.shape[-1] - i] + [at - i for at in pending if at > i])
+        out.append(engine.process(x[:, i:i + n]))
+        i, k = i + n, k + 1
+    return np.concatenate(out, axis=-1)
+
+
+@pytest.mark.parametrize("mode", ["loop", "hold", "mean"])
+def test_cli_morph_equals_the_python_engine(native, exports, tmp_path, mode):
+    """Structure/texture amounts, temperature and a texture file through the export's morph
+    graph: the native engine equals the Python ONNX engine (MorphParams, same texture)."""
+    d = exports["pitch"]
+    texture = _texture(tmp_path)
+    x = _signal(2, 6000, seed=22)
+    y, info = _native_stream(native, d, x, tmp_path, UNEVEN, "--texture", texture,
+                             "--texture-mode", mode, "--structure-amount", "0.35",
+                             "--texture-amount", "0.6", "--temperature", "0.8")
+    assert info["morph"] is True and info["texture_frames"] > 0
+    ref = _engine_stream(d, x, UNEVEN, MorphParams(0.35, 0.6, 0.8, mode=mode), texture)
+    plain = _python_stream(d, x, UNEVEN)
+    assert np.abs(ref - plain).max() > 0.01  # the morph really changed the sound
+    assert np.abs(y - ref).max() <= TOLERANCE
+
+
 def test_int16_input_and_output(native, exports, tmp_path):
     d = exports["istft"]
     x = _signal(1, 900, seed=8)
@@ -284,21 +331,55 @@ def test_vst3_parameter_change_mid_stream_glides(vst3, exports, monkeypatch):
     assert jumps.max() <= 1.5 * np.abs(np.diff(x[0])).max()
 
 
-def test_plugin_build_command_ships_relocatable_binaries(native, tmp_path, monkeypatch):
-    """`star plugin build -o DIR --model M` (native_build.add_arguments/run): M is exported and
-    bundled in STAR.vst3; the copied CLI and plugin find the ONNX Runtime library beside
-    themselves (RUNPATH $ORIGIN) wherever they are moved."""
-    import argparse
+def test_vst3_morph_parameters_equal_the_python_engine(vst3, exports, monkeypatch, tmp_path):
+    """Structure Amount / Texture Amount / Temperature and a texture source ($STAR_TEXTURE):
+    the plugin equals the Python engine with the same MorphParams and texture, latency
+    compensated, at every buffer size; an automated change mid-stream glides frame by frame
+    exactly like the Python morph (no click)."""
+    d = exports["phase-vocoder"]
+    texture = _texture(tmp_path)
+    monkeypatch.setenv("STAR_TEXTURE", str(texture))
+    plugin = _load(vst3, d, monkeypatch)
+    plugin.structure_amount, plugin.texture_amount, plugin.temperature = 0.4, 0.7, 0.6
+    params = MorphParams(float(plugin.structure_amount), float(plugin.texture_amount),
+                         float(plugin.temperature))
+    latency = OnnxVAE(d).latency_samples
+    x = _signal(2, 3 * 16000, seed=23)
+    padded = np.concatenate([x, np.zeros((2, latency), np.float32)], axis=-1)
+    ref = _engine_stream(d, padded, [512], params, texture)[:, latency:]
+    assert np.abs(ref - _aligned_reference(d, x)).max() > 0.01  # the morph acts
+    for buffer_size in (64, 512, 1000, 8192):
+        y = plugin.process(x, 16000, buffer_size=buffer_size, reset=True)
+        assert np.abs(y - ref).max() <= TOLERANCE, buffer_size
+    # automation between two calls: texture amount 0.7 -> 0.1, temperature 0.6 -> 0
+    half = 8192
+    first = plugin.process(x[:, :half], 16000, buffer_size=512, reset=True)
+    plugin.texture_amount, plugin.temperature = 0.1, 0.0
+    second = plugin.process(x[:, half:2 * half], 16000, buffer_size=512, reset=False)
+    fed = np.concatenate([x[:, :half], np.zeros((2, latency), np.float32), x[:, half:2 * half]],
+                         axis=-1)
+    change = {half + latency: dict(texture_amount=float(plugin.texture_amount), temperature=0.0)}
+    stream = _engine_stream(d, fed, [512], params, texture, change.items())
+    assert np.abs(first - stream[:, latency:half + latency]).max() <= TOLERANCE
+    assert np.abs(second - stream[:, -half:]).max() <= TOLERANCE
+    jumps = np.abs(np.diff(second, axis=-1)).max()
+    assert jumps <= 1.5 * np.abs(np.diff(stream[:, latency:half + latency], axis=-1)).max()
 
-    from star_plugin import native_build
+
+def test_plugin_build_command_ships_relocatable_binaries(native, tmp_path, monkeypatch):
+    """`star plugin build -o DIR --model M` (the CLI command, star_plugin/commands/plugin.py ->
+    native_build): M is exported and bundled in STAR.vst3 with the example texture; the copied
+    CLI and plugin find the ONNX Runtime library beside themselves (RUNPATH $ORIGIN) wherever
+    they are moved."""
+    from star_plugin.cli import main
     from star_plugin.model_io import save_vae
 
     model = save_vae(tiny_model(seed=5, **V2_HARMONIC), tmp_path / "model")
-    parser = argparse.ArgumentParser()
-    native_build.add_arguments(parser)
-    args = parser.parse_args(["-o", str(tmp_path / "dist"), "--model", str(model)]
-                             + ([] if native.vst3 else ["--no-vst3"]))
-    assert native_build.run(args) == 0
+    argv = ["plugin", "build", "-o", str(tmp_path / "dist"), "--model", str(model)]
+    assert main(argv + ([] if native.vst3 else ["--no-vst3"])) == 0
+    if native.vst3 is not None:
+        assert (tmp_path / "dist" / "STAR.vst3" / "Contents" / "Resources" / "textures" /
+                "texture.wav").is_file()
     moved = tmp_path / "elsewhere"
     (tmp_path / "dist").rename(moved)
     assert (moved / "libonnxruntime.so.1").is_file()

@@ -208,7 +208,9 @@ def test_bidirectional_model_exports_offline_graphs_only(tmp_path):
     model = tiny_model(causal=False)
     written = []  # the progress callback (star export's bar) sees each graph as it is written
     manifest = export_model(model, tmp_path, scan_body="chunked", progress=written.append)
-    assert set(manifest["graphs"]) == {"encoder", "decoder"} and written == ["encoder", "decoder"]
+    # the offline graphs and the morph (render_offline runs it); no streaming graphs
+    assert set(manifest["graphs"]) == {"encoder", "decoder", "morph"}
+    assert written == ["encoder", "decoder", "morph"]
     onnx_model = OnnxVAE(tmp_path)
     x = torch.randn(1, 1, 500) * 0.5
     with torch.no_grad():

@@ -1,8 +1,14 @@
 // star-engine-cli: stream a WAV file through a STAR ONNX export with the native engine.
 //
 //   star-engine-cli MODEL_DIR in.wav out.wav [--block N | --blocks N1,N2,...] [--threads N]
-//                   [--compensate] [--pcm16]
+//                   [--compensate] [--pcm16] [--texture T.wav] [--texture-mode loop|hold|mean]
+//                   [--structure-amount A] [--texture-amount A] [--temperature T]
+//                   [--block-times TIMES.txt]
 //   star-engine-cli MODEL_DIR --info
+//
+// The morph options act through the export's morph graph (star_plugin.morph's MorphParams,
+// seed 0): the texture file is encoded by the offline encoder graph (its channels averaged to
+// mono; it must be at the model's rate).
 //
 // The output has the input's length. Without --compensate it is the raw stream (the input
 // delayed by latency_samples, exactly what a plugin host hears); with --compensate the engine is
@@ -39,12 +45,23 @@ namespace {
 
 const char* kUsage =
     "usage: star-engine-cli MODEL_DIR IN.wav OUT.wav [--block N | --blocks N1,N2,...]\n"
-    "                       [--threads N] [--compensate] [--pcm16]\n"
+    "                       [--threads N] [--compensate] [--pcm16] [--block-times T.txt]\n"
+    "                       [--texture T.wav] [--texture-mode loop|hold|mean]\n"
+    "                       [--structure-amount A] [--texture-amount A] [--temperature T]\n"
     "       star-engine-cli MODEL_DIR --info\n";
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr, "star-engine-cli: %s\n%s", why.c_str(), kUsage);
   std::exit(2);
+}
+
+float parse_float(const std::string& text, const char* what, float lo, float hi) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || !(v >= lo && v <= hi))
+    usage(std::string(what) + " must be a number in " + std::to_string(lo) + ".." +
+          std::to_string(hi) + ", got '" + text + "'");
+  return float(v);
 }
 
 int parse_int(const std::string& text, const char* what, int lo, int hi) {
@@ -70,9 +87,11 @@ void print_info(const star::Engine& engine) {
   const star::ModelInfo& m = engine.model();
   std::printf("{\"name\": %s, \"sample_rate\": %d, \"hop\": %d, \"latency_samples\": %d, "
               "\"synthesis_delay\": %d, \"audio_channels\": %d, \"latent_channels\": %d, "
+              "\"structure_channels\": %d, \"morph\": %s, "
               "\"onnxruntime\": %s, \"states\": [",
               json_string(m.name).c_str(), m.sample_rate, m.hop, engine.latency_samples(),
-              m.synthesis_delay, m.audio_channels, m.latent_channels,
+              m.synthesis_delay, m.audio_channels, m.latent_channels, m.structure_channels,
+              engine.has_morph() ? "true" : "false",
               json_string(star::Engine::runtime_version()).c_str());
   const auto& states = engine.states();
   for (size_t i = 0; i < states.size(); ++i) {
@@ -86,6 +105,19 @@ void print_info(const star::Engine& engine) {
   std::printf("]}\n");
 }
 
+// This process's peak resident memory in MB (VmHWM: the current address space only, so a
+// parent's pages from before exec are not counted, unlike getrusage's ru_maxrss).
+double peak_rss_mb() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1.0;
+  char line[256];
+  double kb = -1.0;
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::strncmp(line, "VmHWM:", 6) == 0) kb = std::atof(line + 6);
+  std::fclose(f);
+  return kb < 0 ? -1.0 : kb / 1024.0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -93,6 +125,9 @@ int main(int argc, char** argv) {
   std::vector<int> blocks{512};
   int threads = 1;
   bool compensate = false, pcm16 = false, info = false;
+  star::MorphTargets morph;
+  std::string texture_path, block_times_path;
+  star::SourceMode texture_mode = star::SourceMode::Loop;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* name) -> std::string {
@@ -114,6 +149,22 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--threads") {
       threads = parse_int(value("--threads"), "--threads", 1, 256);
+    } else if (a == "--structure-amount") {
+      morph.structure_amount = parse_float(value("--structure-amount"), "--structure-amount", 0, 1);
+    } else if (a == "--texture-amount") {
+      morph.texture_amount = parse_float(value("--texture-amount"), "--texture-amount", 0, 1);
+    } else if (a == "--temperature") {
+      morph.temperature = parse_float(value("--temperature"), "--temperature", 0, 4);
+    } else if (a == "--texture") {
+      texture_path = value("--texture");
+    } else if (a == "--texture-mode") {
+      std::string mode = value("--texture-mode");
+      if (mode == "loop") texture_mode = star::SourceMode::Loop;
+      else if (mode == "hold") texture_mode = star::SourceMode::Hold;
+      else if (mode == "mean") texture_mode = star::SourceMode::Mean;
+      else usage("--texture-mode must be loop, hold or mean, got '" + mode + "'");
+    } else if (a == "--block-times") {
+      block_times_path = value("--block-times");
     } else if (a == "--compensate") {
       compensate = true;
     } else if (a == "--pcm16") {
@@ -153,6 +204,25 @@ int main(int argc, char** argv) {
                                std::to_string(engine.sample_rate()) +
                                " Hz; resample the file first (e.g. sox in.wav -r " +
                                std::to_string(engine.sample_rate()) + " out.wav)");
+    engine.set_morph(morph);
+    if (!texture_path.empty()) {
+      wav::Audio tex = wav::read(texture_path);
+      if (tex.sample_rate != engine.sample_rate())
+        throw std::runtime_error("texture '" + texture_path + "' is " +
+                                 std::to_string(tex.sample_rate) + " Hz but the model runs at " +
+                                 std::to_string(engine.sample_rate()) + " Hz");
+      std::vector<float> mono(tex.frames(), 0.f);
+      for (size_t i = 0; i < mono.size(); ++i) {
+        float sum = 0.f;
+        for (const auto& ch : tex.channels) sum += ch[i];
+        mono[i] = sum / float(tex.channels.size());
+      }
+      int texture_frames = 0;
+      std::vector<float> latent = engine.encode_texture(mono.data(), int(mono.size()),
+                                                        &texture_frames);
+      engine.set_texture(latent, texture_frames, texture_mode);
+    }
+    engine.reset();  // the smoothed controls start at their targets
     const size_t frames = audio.frames();
     const size_t latency = compensate ? size_t(engine.latency_samples()) : 0;
     const size_t total = frames + latency;
@@ -194,6 +264,17 @@ int main(int argc, char** argv) {
                                        out[size_t(c)].end());
     wav::write(positional[2], audio, pcm16 ? wav::Format::Int16 : wav::Format::Float32);
 
+    if (!block_times_path.empty()) {  // one line per block: its samples and milliseconds
+      std::FILE* f = std::fopen(block_times_path.c_str(), "w");
+      if (f == nullptr) throw std::runtime_error("cannot write '" + block_times_path + "'");
+      size_t k2 = 0, left = total;
+      for (double t : times) {
+        size_t n = std::min<size_t>(size_t(blocks[k2++ % blocks.size()]), left);
+        left -= n;
+        std::fprintf(f, "%zu %.6f\n", n, t);
+      }
+      std::fclose(f);
+    }
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
     double sum = std::accumulate(times.begin(), times.end(), 0.0);
@@ -206,6 +287,8 @@ int main(int argc, char** argv) {
                 "\"block_ms_mean\": %.5f, \"block_ms_median\": %.5f, \"block_ms_p99\": %.5f, "
                 "\"block_ms_max\": %.5f, \"rtf\": %.5f, \"sanitized_samples\": %llu, "
                 "\"allocations_per_graph_block\": %.1f, \"allocations_in_idle_blocks\": %llu, "
+                "\"morph\": %s, \"texture_frames\": %d, \"threads\": %d, "
+                "\"peak_rss_mb\": %.1f, "
                 "\"onnxruntime\": %s}\n",
                 engine.latency_samples(), engine.sample_rate(), channels, frames, times.size(),
                 compensate ? "true" : "false", times.empty() ? 0.0 : sum / times.size(),
@@ -213,6 +296,8 @@ int main(int argc, char** argv) {
                 seconds > 0 ? sum / 1000.0 / seconds : 0.0,
                 static_cast<unsigned long long>(engine.sanitized_samples()),
                 hop_blocks ? double(allocations) / double(hop_blocks) : 0.0, idle_allocations,
+                engine.has_morph() ? "true" : "false", engine.texture_frames(), threads,
+                peak_rss_mb(),
                 json_string(star::Engine::runtime_version()).c_str());
     return 0;
   } catch (const std::exception& e) {

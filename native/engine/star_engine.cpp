@@ -302,6 +302,29 @@ struct Engine::Impl {
   // Views for every frame count 1..max_frames (index f).
   std::vector<Ort::Value> enc_audio_v, mean_v, logsigma_v, dec_audio_v;
 
+  // The morph graph (optional: exports made before it have none) and its buffers. Views for
+  // every frame count, like the latents; the controls are smoothed here, per frame.
+  enum MorphInput { MMean, MLogSigma, MSource, MControls, MGain, MFirstFrame };
+  bool morph_present = false;
+  std::string morph_file, offline_encoder_file;
+  Ort::Session morph_session{nullptr}, offline_encoder{nullptr};
+  std::vector<std::string> morph_input_names;
+  std::vector<const char*> morph_in_names;
+  std::vector<MorphInput> morph_roles;
+  std::vector<const OrtValue*> morph_in_values;
+  std::vector<float> z, source_frames, controls, gains;
+  std::vector<Ort::Value> z_v, source_v, controls_v, gain_v;
+  int64_t first_frame = 0;
+  Ort::Value first_frame_v{nullptr};
+  double smoothing_s = 0.05;
+  float keep = 0.f, move = 1.f;  // one-pole coefficients, float32 like numpy's
+  MorphTargets targets;
+  float current[4] = {0.f, 1.f, 0.f, 1.f};  // structure, texture, temperature, gain
+  int64_t frame = 0;  // latent frames since reset (the noise table's index)
+  std::vector<float> texture, texture_mean;
+  int texture_frames = 0;
+  SourceMode texture_mode = SourceMode::Loop;
+
   // Output FIFO: a ring per row.
   std::vector<float> fifo;
   int fifo_capacity = 0, fifo_head = 0, fifo_size = 0;
@@ -485,6 +508,66 @@ struct Engine::Impl {
     (void)r;
   }
 
+  Ort::Session make_session(const std::string& file) {
+    Ort::SessionOptions options;
+    options.SetIntraOpNumThreads(std::max(1, config.threads));
+    options.SetInterOpNumThreads(1);
+    options.SetExecutionMode(ORT_SEQUENTIAL);
+    options.SetLogSeverityLevel(3);
+    try {
+      return Ort::Session(ort_env(), file.c_str(), options);
+    } catch (const Ort::Exception& e) {
+      std::string why = e.what();
+      why = why.substr(0, why.find('\n')).substr(0, 300);
+      throw EngineError("'" + file + "' is not a loadable ONNX graph (missing, corrupt, "
+                        "truncated or not ONNX): " + why);
+    }
+  }
+
+  // The morph graph when the manifest lists one: inputs by name (the noise table keeps its
+  // stored default, MorphParams.seed 0), checked against the graph itself.
+  void open_morph(const std::string& dir, const Json& manifest, const ManifestReader& r) {
+    const Json& graphs = r.need(manifest, "graphs", Json::Object, "manifest");
+    if (const Json* enc = graphs.find("encoder"))
+      offline_encoder_file = dir + "/" + r.need(*enc, "file", Json::String, "graph 'encoder'").text;
+    const Json* spec = graphs.find("morph");
+    if (spec == nullptr) return;
+    const std::string ctx = "graph 'morph'";
+    morph_file = dir + "/" + r.need(*spec, "file", Json::String, ctx).text;
+    morph_input_names = r.strings(*spec, "inputs", ctx);
+    static const char* known[] = {"mean", "logsigma", "source", "controls", "gain",
+                                  "first_frame"};
+    for (const std::string& name : morph_input_names) {
+      int role = -1;
+      for (int k = 0; k < 6; ++k)
+        if (name == known[k]) role = k;
+      if (role < 0) r.fail(ctx + " has an input '" + name + "' this engine does not know how to feed");
+      morph_roles.push_back(MorphInput(role));
+    }
+    if (morph_roles.size() != 6) r.fail(ctx + " does not list the six morph inputs");
+    if (r.strings(*spec, "outputs", ctx) != std::vector<std::string>{"z"})
+      r.fail(ctx + " does not have the one output 'z'");
+    if (const Json* sm = spec->find("smoothing_s"))
+      if (sm->kind == Json::Number && sm->number > 0) smoothing_s = sm->number;
+    morph_session = make_session(morph_file);
+    Ort::AllocatorWithDefaultOptions alloc;
+    std::vector<std::string> ins;
+    for (size_t i = 0; i < morph_session.GetInputCount(); ++i)
+      ins.push_back(morph_session.GetInputNameAllocated(i, alloc).get());
+    if (ins != morph_input_names)
+      throw EngineError("'" + morph_file + "' does not match manifest.json (its inputs differ "
+                        "from the manifest's); re-export the model");
+    for (const std::string& n : morph_input_names) morph_in_names.push_back(n.c_str());
+    morph_in_values.assign(morph_roles.size(), nullptr);
+    // LatentMorph: coef = exp(-1 / max(1e-6, smoothing_s * frame_rate)); numpy multiplies
+    // float32 arrays by float32(coef) and float32(1 - coef).
+    const double frame_rate = double(model.sample_rate) / double(model.hop);
+    const double coef = std::exp(-1.0 / std::max(1e-6, smoothing_s * frame_rate));
+    keep = float(coef);
+    move = float(1.0 - coef);
+    morph_present = true;
+  }
+
   void build_buffers() {
     hop = model.hop;
     const int A = model.audio_channels, C = model.latent_channels;
@@ -514,6 +597,32 @@ struct Engine::Impl {
       logsigma_v.push_back(Ort::Value::CreateTensor<float>(cpu, logsigma.data(), latent_n,
                                                            latent_shape, 3));
     }
+    if (morph_present) {
+      z.assign(size_t(batch) * C * max_frames, 0.f);
+      source_frames.assign(size_t(C) * max_frames, 0.f);
+      controls.assign(size_t(3) * max_frames, 0.f);
+      gains.assign(size_t(C) * max_frames, 1.f);
+      z_v.clear(); source_v.clear(); controls_v.clear(); gain_v.clear();
+      for (int f = 0; f <= max_frames; ++f) {
+        if (f == 0) {
+          z_v.emplace_back(nullptr); source_v.emplace_back(nullptr);
+          controls_v.emplace_back(nullptr); gain_v.emplace_back(nullptr);
+          continue;
+        }
+        int64_t latent_shape[3] = {batch, C, f}, source_shape[3] = {1, C, f};
+        int64_t controls_shape[2] = {3, f}, gain_shape[2] = {C, f};
+        z_v.push_back(Ort::Value::CreateTensor<float>(cpu, z.data(), size_t(batch) * C * f,
+                                                      latent_shape, 3));
+        source_v.push_back(Ort::Value::CreateTensor<float>(cpu, source_frames.data(),
+                                                           size_t(C) * f, source_shape, 3));
+        controls_v.push_back(Ort::Value::CreateTensor<float>(cpu, controls.data(), size_t(3) * f,
+                                                             controls_shape, 2));
+        gain_v.push_back(Ort::Value::CreateTensor<float>(cpu, gains.data(), size_t(C) * f,
+                                                         gain_shape, 2));
+      }
+      int64_t one = 1;
+      first_frame_v = Ort::Value::CreateTensor<int64_t>(cpu, &first_frame, 1, &one, 1);
+    }
     fifo_capacity = model.latency_samples + hop + config.max_block;
     fifo.assign(size_t(rows) * fifo_capacity, 0.f);
   }
@@ -529,6 +638,72 @@ struct Engine::Impl {
     fifo_head = 0;
     fifo_size = model.latency_samples;
     skip = model.synthesis_delay;
+    reset_morph();
+  }
+
+  // LatentMorph.reset: frame 0, the smoothed controls at their targets.
+  void reset_morph() {
+    frame = 0;
+    current[0] = targets.structure_amount;
+    current[1] = targets.texture_amount;
+    current[2] = targets.temperature;
+    current[3] = 1.0f;
+  }
+
+  // LatentMorph.apply for `frames` frames: smooth the controls frame by frame, pick the source
+  // frames, run the morph graph (mean, logsigma -> z).
+  void run_morph(int frames) {
+    const int C = model.latent_channels, K = model.structure_channels;
+    const float target[4] = {targets.structure_amount, targets.texture_amount,
+                             targets.temperature, 1.0f};
+    const bool has_source = texture_frames > 0;
+    float* amount_s = controls.data();
+    float* amount_t = controls.data() + frames;
+    float* temperature = controls.data() + 2 * frames;
+    for (int i = 0; i < frames; ++i) {
+      for (int k = 0; k < 4; ++k) {
+        const float a = keep * current[k];  // two roundings, no fused multiply-add:
+        const float b = move * target[k];   // numpy's float32 arithmetic exactly
+        current[k] = a + b;
+      }
+      amount_s[i] = has_source && K > 0 ? current[0] : 0.0f;
+      amount_t[i] = has_source && K < C ? current[1] : 0.0f;
+      temperature[i] = K < C ? current[2] : 0.0f;
+      for (int c = 0; c < C; ++c) gains[size_t(c) * frames + i] = current[3];
+    }
+    for (int c = 0; c < C; ++c) {
+      float* dst = source_frames.data() + size_t(c) * frames;
+      if (!has_source) {
+        std::fill(dst, dst + frames, 0.0f);
+        continue;
+      }
+      const float* src = texture.data() + size_t(c) * texture_frames;
+      for (int i = 0; i < frames; ++i) {
+        const int64_t idx = frame + i;
+        switch (texture_mode) {
+          case SourceMode::Loop: dst[i] = src[idx % texture_frames]; break;
+          case SourceMode::Hold: dst[i] = src[std::min<int64_t>(idx, texture_frames - 1)]; break;
+          case SourceMode::Mean: dst[i] = texture_mean[size_t(c)]; break;
+        }
+      }
+    }
+    first_frame = frame;
+    for (size_t i = 0; i < morph_roles.size(); ++i) {
+      switch (morph_roles[i]) {
+        case MMean: morph_in_values[i] = mean_v[size_t(frames)]; break;
+        case MLogSigma: morph_in_values[i] = logsigma_v[size_t(frames)]; break;
+        case MSource: morph_in_values[i] = source_v[size_t(frames)]; break;
+        case MControls: morph_in_values[i] = controls_v[size_t(frames)]; break;
+        case MGain: morph_in_values[i] = gain_v[size_t(frames)]; break;
+        case MFirstFrame: morph_in_values[i] = first_frame_v; break;
+      }
+    }
+    static const char* out_name[1] = {"z"};
+    OrtValue* out_value[1] = {z_v[size_t(frames)]};
+    Ort::ThrowOnError(Ort::GetApi().Run(morph_session, nullptr, morph_in_names.data(),
+                                        morph_in_values.data(), morph_in_values.size(),
+                                        out_name, 1, out_value));
+    frame += frames;
   }
 
   void run(Graph& g, int frames) {
@@ -536,7 +711,7 @@ struct Engine::Impl {
       auto role = g.in_roles[i];
       switch (role.first) {
         case EncAudio: g.in_values[i] = enc_audio_v[size_t(frames)]; break;
-        case Latent: g.in_values[i] = mean_v[size_t(frames)]; break;
+        case Latent: g.in_values[i] = (morph_present ? z_v : mean_v)[size_t(frames)]; break;
         case StateIn: g.in_values[i] = g.states[size_t(role.second)].value[g.parity]; break;
         default: g.in_values[i] = nullptr; break;
       }
@@ -638,6 +813,7 @@ struct Engine::Impl {
       }
       pending -= int(len);
       run(encoder, frames);
+      if (morph_present) run_morph(frames);
       run(decoder, frames);
       push_output(int(len));
     }
@@ -712,6 +888,7 @@ Engine::Engine(const std::string& model_dir, const EngineConfig& config)
   m.cpu = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   m.open_graph(m.encoder, dir, manifest, r, "encoder_stream");
   m.open_graph(m.decoder, dir, manifest, r, "decoder_stream");
+  m.open_morph(dir, manifest, r);
   m.build_buffers();
   m.reset();
 }
@@ -726,6 +903,67 @@ int Engine::channels() const { return impl_->config.channels; }
 int Engine::max_block() const { return impl_->config.max_block; }
 uint64_t Engine::sanitized_samples() const { return impl_->sanitized; }
 void Engine::reset() { impl_->reset(); }
+bool Engine::has_morph() const { return impl_->morph_present; }
+const MorphTargets& Engine::morph_targets() const { return impl_->targets; }
+int Engine::texture_frames() const { return impl_->texture_frames; }
+
+void Engine::set_morph(const MorphTargets& t) {
+  auto clamp = [](float v, float lo, float hi) {
+    return std::isfinite(v) ? std::min(hi, std::max(lo, v)) : lo;
+  };
+  impl_->targets.structure_amount = clamp(t.structure_amount, 0.f, 1.f);
+  impl_->targets.texture_amount = clamp(t.texture_amount, 0.f, 1.f);
+  impl_->targets.temperature = clamp(t.temperature, 0.f, 4.f);
+}
+
+void Engine::set_texture(const std::vector<float>& latent, int frames, SourceMode mode) {
+  Impl& m = *impl_;
+  const int C = m.model.latent_channels;
+  if (frames < 1 || latent.size() != size_t(C) * size_t(frames))
+    throw EngineError("a texture source must be " + std::to_string(C) + " latent channels x "
+                      "at least 1 frame, got " + std::to_string(latent.size()) + " values for " +
+                      std::to_string(frames) + " frames");
+  std::vector<float> mean(size_t(C), 0.f);
+  for (int c = 0; c < C; ++c) {
+    double sum = 0.0;
+    for (int i = 0; i < frames; ++i) sum += latent[size_t(c) * frames + i];
+    mean[size_t(c)] = float(sum / frames);
+  }
+  m.texture = latent;
+  m.texture_mean.swap(mean);
+  m.texture_mode = mode;
+  m.texture_frames = frames;
+}
+
+void Engine::clear_texture() { impl_->texture_frames = 0; }
+
+std::vector<float> Engine::encode_texture(const float* audio, int samples, int* frames) {
+  Impl& m = *impl_;
+  if (samples < 1) throw EngineError("a texture source needs at least one sample");
+  if (m.offline_encoder_file.empty())
+    throw EngineError("the export lists no offline 'encoder' graph to encode a texture with");
+  if (!m.offline_encoder) m.offline_encoder = m.make_session(m.offline_encoder_file);
+  const int A = m.model.audio_channels;
+  std::vector<float> input(size_t(A) * samples);
+  for (int a = 0; a < A; ++a) std::copy(audio, audio + samples, input.begin() + size_t(a) * samples);
+  for (float& x : input)
+    if (!(std::fabs(x) <= kSampleLimit)) x = std::isfinite(x) ? (x > 0 ? kSampleLimit : -kSampleLimit) : 0.f;
+  int64_t shape[3] = {1, A, samples};
+  Ort::Value value = Ort::Value::CreateTensor<float>(m.cpu, input.data(), input.size(), shape, 3);
+  const char* in_name[1] = {"audio"};
+  const char* out_names[2] = {"mean", "logsigma"};
+  try {
+    auto out = m.offline_encoder.Run(Ort::RunOptions{nullptr}, in_name, &value, 1, out_names, 2);
+    auto dims = out[0].GetTensorTypeAndShapeInfo().GetShape();
+    if (dims.size() != 3 || dims[1] != m.model.latent_channels || dims[2] < 1)
+      throw EngineError("'" + m.offline_encoder_file + "' returned a latent of an unexpected shape");
+    const float* data = out[0].GetTensorData<float>();
+    *frames = int(dims[2]);
+    return std::vector<float>(data, data + size_t(dims[1]) * size_t(dims[2]));
+  } catch (const Ort::Exception& e) {
+    throw EngineError(std::string("encoding the texture source failed: ") + e.what());
+  }
+}
 
 void Engine::process(const float* const* input, float* const* output, int samples) {
   Impl& m = *impl_;

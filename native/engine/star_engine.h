@@ -68,6 +68,19 @@ struct StateInfo {
   bool pending_buffer = false;  // a 0-length dynamic axis (the encoder's `input`): fed empty
 };
 
+// What the frame-wise morph moves towards (star_plugin.morph.MorphParams' numeric fields).
+// Changes glide frame by frame (one pole, the manifest's smoothing_s), exactly like the Python
+// LatentMorph. The formula itself is the export's morph graph (morph.onnx).
+struct MorphTargets {
+  float structure_amount = 0.0f;  // 0..1: how much of the texture source's structure
+  float texture_amount = 1.0f;    // 0..1: how much of the texture source's texture
+  float temperature = 0.0f;       // >= 0: resample the texture channels around the posterior
+};
+
+// Which texture source frame latent frame i uses (star_plugin.morph's modes; 'match' is not
+// implemented natively).
+enum class SourceMode { Loop, Hold, Mean };
+
 class Engine {
  public:
   // Loads and checks MODEL_DIR/manifest.json and the two stream graphs; throws EngineError.
@@ -89,6 +102,21 @@ class Engine {
   // Planar float blocks: input[c][0..samples) -> output[c][0..samples), c < channels().
   // Any samples >= 0; output may alias input (in place).
   void process(const float* const* input, float* const* output, int samples);
+
+  // ---- the morph (needs the export's morph graph; without one these are accepted and inert)
+  bool has_morph() const;
+  // New targets; they glide there frame by frame. Real-time safe (call before process()).
+  void set_morph(const MorphTargets& targets);
+  const MorphTargets& morph_targets() const;
+  // The texture source: latent frames, channel-major (latent_channels x frames), e.g. from
+  // encode_texture(). Copies and allocates: call off the audio thread, never during process().
+  void set_texture(const std::vector<float>& latent, int frames, SourceMode mode = SourceMode::Loop);
+  void clear_texture();
+  int texture_frames() const;  // 0: no texture source (the amounts then have no effect)
+  // Mono audio at the model rate -> its latent mean (latent_channels x frames, channel-major)
+  // through the export's offline encoder graph (encoder.onnx), like OnnxVAE.encode. Loads that
+  // graph on first use and allocates: off the audio thread only.
+  std::vector<float> encode_texture(const float* audio, int samples, int* frames);
 
   // Input samples replaced (NaN/Inf) or clamped (|x| > 1e4) since construction.
   uint64_t sanitized_samples() const;

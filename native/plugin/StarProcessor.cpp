@@ -7,9 +7,15 @@
 // A changed mix/gain ramps linearly over the block, exactly like the Python engine's
 // StreamingEngine._mix_output, so automation never clicks.
 //
-// The structure amount, texture amount and temperature parameters are declared (and saved with
-// the session) for the frame-wise morph; they act once the export carries the morph graph
-// (issue 18 item 2). Until then they are inert; see docs/NATIVE.md.
+// Structure amount, texture amount and temperature drive the frame-wise morph: the export's
+// morph graph (morph.onnx, the same graph the Python ONNX engine runs), between the encoder
+// and decoder stream graphs. The engine glides each change frame by frame (one pole, 50 ms),
+// like the Python LatentMorph. The texture source is a sound file, encoded once by the
+// export's offline encoder graph when the engine is (re)built (never on the audio thread):
+// $STAR_TEXTURE (a WAV file) when set, else the bundled
+// STAR.vst3/Contents/Resources/textures/texture.wav (the example texture, used when it is at
+// the model's rate). Without a texture source the amounts have
+// no effect (as in Python); temperature still acts.
 //
 // The model: $STAR_MODEL_DIR when set, else STAR.vst3/Contents/Resources/model. The engine is
 // (re)built off the audio thread in prepareToPlay when the channel count or block size
@@ -29,6 +35,7 @@
 #include <vector>
 
 #include "star_engine.h"
+#include "wav.h"
 
 namespace {
 
@@ -39,6 +46,18 @@ juce::File bundled_model_dir() {
   // .../STAR.vst3/Contents/x86_64-linux/STAR.so -> .../STAR.vst3/Contents/Resources/model
   return juce::File(info.dli_fname).getParentDirectory().getParentDirectory()
       .getChildFile("Resources").getChildFile("model");
+}
+
+juce::File bundled_texture() {
+  const juce::File dir = bundled_model_dir().getParentDirectory().getChildFile("textures");
+  const juce::File wav = dir.getChildFile("texture.wav");
+  return wav.existsAsFile() ? wav : juce::File();
+}
+
+juce::File texture_file() {
+  if (const char* env = std::getenv("STAR_TEXTURE"); env != nullptr && *env != '\0')
+    return juce::File(juce::String(env));
+  return bundled_texture();
 }
 
 juce::File model_dir() {
@@ -172,7 +191,7 @@ class StarProcessor : public juce::AudioProcessor {
         parameters_.replaceState(juce::ValueTree::fromXml(*xml));
   }
 
-  juce::String status() const { return status_; }
+  juce::String status() const { return status_ + "; " + texture_status_; }
 
  private:
   void load_engine(int channels, int max_block) {
@@ -189,6 +208,7 @@ class StarProcessor : public juce::AudioProcessor {
       scratch_.setSize(channels, chunk_);
       dry_.setSize(channels, juce::jmax(1, latency_));
       status_ = "model '" + juce::String(engine_->model().name) + "' loaded";
+      load_texture();
     } catch (const std::exception& e) {
       engine_.reset();
       scratch_.setSize(0, 0);
@@ -197,8 +217,56 @@ class StarProcessor : public juce::AudioProcessor {
     }
   }
 
+  // The texture source: a WAV file (native/cli/wav.h), averaged to mono, encoded by the export's
+  // offline encoder graph. Runs where the engine is built (constructor, prepareToPlay).
+  void load_texture() {
+    texture_status_ = "no texture source";
+    const juce::File file = texture_file();
+    if (file == juce::File() || !engine_) return;
+    wav::Audio audio;
+    try {
+      audio = wav::read(file.getFullPathName().toStdString());
+    } catch (const std::exception& e) {
+      texture_status_ = juce::String("texture: ") + e.what();
+      return;
+    }
+    if (audio.sample_rate != engine_->sample_rate()) {
+      texture_status_ = "texture '" + file.getFileName() + "' is " +
+                        juce::String(audio.sample_rate) + " Hz; the model runs at " +
+                        juce::String(engine_->sample_rate()) + " Hz";
+      return;
+    }
+    const int n = int(audio.frames());
+    std::vector<float> mono(size_t(juce::jmax(1, n)), 0.0f);
+    for (int i = 0; i < n; ++i) {
+      float sum = 0.0f;
+      for (const auto& channel : audio.channels) sum += channel[size_t(i)];
+      mono[size_t(i)] = sum / float(audio.channels.size());
+    }
+    try {
+      int frames = 0;
+      std::vector<float> latent = engine_->encode_texture(mono.data(), n, &frames);
+      engine_->set_texture(latent, frames);
+      texture_status_ = "texture '" + file.getFileName() + "' (" + juce::String(frames) +
+                        " frames)";
+    } catch (const std::exception& e) {
+      texture_status_ = juce::String("texture: ") + e.what();
+    }
+  }
+
+  void push_morph() {
+    star::MorphTargets t;
+    t.structure_amount = structure_->load();
+    t.texture_amount = texture_->load();
+    t.temperature = temperature_->load();
+    engine_->set_morph(t);
+  }
+
   void reset_streams() {
-    if (engine_) engine_->reset();
+    if (engine_) {
+      push_morph();  // the smoothed controls start at the current values
+      engine_->reset();
+    }
     dry_.clear();
     dry_pos_ = 0;
     gains_[0] = target_wet();
@@ -227,6 +295,7 @@ class StarProcessor : public juce::AudioProcessor {
     if (latency_ > 0) dry_pos_ = (dry_pos_ + m) % latency_;
     // 2. wet in place (or the delayed dry when the rate is refused)
     if (rate_ok_) {
+      push_morph();  // targets only: the engine glides there frame by frame
       engine_->process(io, io, m);
     } else {
       for (int c = 0; c < channels; ++c) std::copy(scratch_.getReadPointer(c),
@@ -262,7 +331,7 @@ class StarProcessor : public juce::AudioProcessor {
   int dry_pos_ = 0, latency_ = 0, chunk_ = star::kMaxBlock;
   bool rate_ok_ = false;
   float gains_[2] = {1.0f, 0.0f};
-  juce::String status_;
+  juce::String status_, texture_status_;
 
   JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(StarProcessor)
 };

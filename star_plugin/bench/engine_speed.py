@@ -11,14 +11,24 @@ stereo audio goes through two ways of running the engine:
   so the worker runs at the speed a live stream asks of it; a miss is a block the worker had
   not finished in time (filled with silence, counted by the engine).
 
+* ``native`` backend (``sync`` only, the model's own rate only): ``star-engine-cli`` (the C++
+  engine of native/, docs/NATIVE.md; build it with ``star plugin build --no-vst3``) streams
+  the same audio, written to a WAV file, in the same blocks with 1 intra-op thread and writes
+  its per-block times, which are summarised here the same way. The export (its morph graph
+  included, as the plugin runs it) is the model's; RSS is the CLI process's own peak (VmHWM).
+
 Reported per row: block time median / p99 / max, p99 as a fraction of the block's duration,
 real-time factor (compute / audio time), deadline misses, and the process's resident memory
 after the row (peak RSS for the whole run at the end).
 """
 from __future__ import annotations
 
+import json
 import resource
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -78,6 +88,56 @@ def _threaded_row(engine, audio: np.ndarray, block: int) -> dict:
             "misses": int(engine.misses)}
 
 
+def native_cli() -> Optional[Path]:
+    """The built ``star-engine-cli`` ($STAR_ENGINE_CLI, else build/native/bin), or None."""
+    import os
+
+    from star_plugin.native_build import DEFAULT_BUILD_DIR
+
+    path = Path(os.environ.get("STAR_ENGINE_CLI") or DEFAULT_BUILD_DIR / "bin" / "star-engine-cli")
+    return path if path.is_file() else None
+
+
+def _export_dir(model, scratch: Path) -> Path:
+    """An ONNX export directory of ``model`` (itself when it already is one)."""
+    if isinstance(model, (str, Path)) and (Path(model) / "manifest.json").is_file():
+        return Path(model)
+    from star_plugin.export.exporter import export_model
+    from star_plugin.model_io import load_vae
+
+    directory = scratch / "export"
+    export_model(load_vae(model), directory, scan_body="scan")
+    return directory
+
+
+def _native_row(cli: Path, directory: Path, audio: np.ndarray, rate: int, block: int,
+                scratch: Path) -> dict:
+    """One sync row of star-engine-cli: whole blocks of ``audio``, 1 thread."""
+    import os
+    import subprocess
+
+    import soundfile
+
+    usable = audio[:, :audio.shape[1] // block * block]
+    src, dst, times_file = scratch / "in.wav", scratch / "out.wav", scratch / "times.txt"
+    soundfile.write(src, usable.T, rate, subtype="FLOAT")
+    proc = subprocess.run([str(cli), str(directory), str(src), str(dst), "--block", str(block),
+                           "--threads", "1", "--block-times", str(times_file)],
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    if proc.returncode != 0:
+        raise RuntimeError(f"star-engine-cli failed: {proc.stderr.strip()}")
+    summary = json.loads(proc.stdout)
+    times = [float(line.split()[1]) / 1e3 for line in times_file.read_text().splitlines()]
+    period = block / rate
+    stats = block_time_stats(times, period)
+    return {**stats, "rtf": sum(times) / (len(times) * period),
+            "misses": int(sum(t > period for t in times)),
+            "latency_samples": int(summary["latency_samples"]),
+            "native_rss_mb": float(summary.get("peak_rss_mb", float("nan"))),
+            "allocations_per_graph_block": summary.get("allocations_per_graph_block")}
+
+
 def run_engine_bench(model="default", rates: Sequence[int] = DEFAULT_RATES,
                      blocks: Sequence[int] = DEFAULT_BLOCKS, seconds: float = 5.0,
                      backends: Sequence[str] = ("onnx", "torch"),
@@ -90,9 +150,15 @@ def run_engine_bench(model="default", rates: Sequence[int] = DEFAULT_RATES,
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     rows: List[Dict] = []
+    skipped: List[str] = []
     loaded = {}
+    scratch = Path(tempfile.mkdtemp(prefix="star-bench-native-"))
     try:
         for backend in backends:
+            if backend == "native":
+                _native_rows(model, rates, blocks, seconds, channels, seed, scratch, rows,
+                             skipped, progress)
+                continue
             loaded[backend] = open_streaming_model(model, backend)  # one model (one export) each
             for rate in rates:
                 audio = (np.random.default_rng(seed).standard_normal(
@@ -121,10 +187,37 @@ def run_engine_bench(model="default", rates: Sequence[int] = DEFAULT_RATES,
                             progress(format_row(row))
     finally:
         torch.set_num_threads(previous_threads)
-    return {"rows": rows, "seconds": seconds, "channels": channels,
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"rows": rows, "seconds": seconds, "channels": channels, "skipped": skipped,
             "peak_rss_mb": _peak_rss_mb(), "target": dict(TARGET),
             "target_rows": [r for r in rows if r["backend"] == TARGET["backend"]
                             and r["rate"] == TARGET["rate"] and r["block"] == TARGET["block"]]}
+
+
+def _native_rows(model, rates, blocks, seconds, channels, seed, scratch, rows, skipped,
+                 progress) -> None:
+    cli = native_cli()
+    if cli is None:
+        skipped.append("native: star-engine-cli not built (star plugin build --no-vst3)")
+        return
+    directory = _export_dir(model, scratch)
+    model_rate = int(json.loads((directory / "manifest.json").read_text())["model"]["sample_rate"])
+    for rate in rates:
+        if rate != model_rate:
+            skipped.append(f"native at {rate} Hz: the C++ engine runs at the model's rate "
+                           f"({model_rate} Hz) only")
+            continue
+        audio = (np.random.default_rng(seed).standard_normal(
+            (channels, int(seconds * rate))) * 0.1).astype(np.float32)
+        for block in blocks:
+            row = _native_row(cli, directory, audio, rate, block, scratch)
+            row.update(backend="native", mode="sync", rate=rate, block=block,
+                       channels=channels, block_ms=1e3 * block / rate,
+                       latency_ms=1e3 * row["latency_samples"] / rate,
+                       rss_mb=row["native_rss_mb"])
+            rows.append(row)
+            if progress:
+                progress(format_row(row))
 
 
 HEADER = ("| backend | mode | rate | block | block ms | median ms | p99 ms | max ms | p99/block "
@@ -143,7 +236,9 @@ def format_engine_bench(result: dict) -> str:
     lines = [f"Engine, {result['channels']} channels, 1 thread per backend, "
              f"{result['seconds']:g} s of audio per row", HEADER]
     lines += [format_row(r) for r in result["rows"]]
-    lines.append(f"\npeak resident memory of the whole run: {result['peak_rss_mb']:.0f} MB")
+    lines.append(f"\npeak resident memory of the whole run: {result['peak_rss_mb']:.0f} MB "
+                 "of Python (native rows: the star-engine-cli process's own peak)")
+    lines += [f"skipped: {note}" for note in result.get("skipped", [])]
     t = result["target"]
     for r in result["target_rows"]:
         verdict = "met" if r["p99_over_block"] <= t["p99_over_block"] else "NOT met"
@@ -158,7 +253,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)))
     parser.add_argument("--blocks", default=",".join(map(str, DEFAULT_BLOCKS)))
     parser.add_argument("--seconds", type=float, default=5.0, help="audio per row")
-    parser.add_argument("--backends", default="onnx,torch")
+    parser.add_argument("--backends", default="onnx,torch,native",
+                        help="onnx, torch, native (star-engine-cli: sync mode at the model's "
+                             "rate; skipped with a note when not built)")
     parser.add_argument("--modes", default="sync,threaded")
     parser.add_argument("--channels", type=int, default=2)
     parser.add_argument("--json", help="also write the results to this JSON file")
@@ -177,12 +274,15 @@ def run_from_args(args) -> Optional[dict]:
     for m in modes:
         if m not in ("sync", "threaded"):
             raise ConfigError(f"--modes: unknown mode {m!r} (sync, threaded)")
+    for b in backends:
+        if b not in ("onnx", "torch", "native", "auto"):
+            raise ConfigError(f"--backends: unknown backend {b!r} (onnx, torch, native)")
     print(HEADER)
     result = run_engine_bench(args.model, int_list(args.rates, "--rates"),
                               int_list(args.blocks, "--blocks"), args.seconds, backends, modes,
                               args.channels)
     text = format_engine_bench(result)
-    print("\n".join(text.splitlines()[-1 - len(result["target_rows"]):]))
+    print("\n".join(text.splitlines()[-1 - len(result["target_rows"]) - len(result["skipped"]):]))
     if args.json:
         write_bytes_atomic(args.json, (json.dumps(result, indent=2) + "\n").encode())
     if args.markdown:

@@ -23,7 +23,7 @@ def run(args):
     if out.exists() and not out.is_dir():
         raise StarError(f"-o/--output '{out}' is an existing file; export writes a directory")
     model = load_model(args.model)
-    graphs = 4 if model.config.causal and not args.offline_only else 2
+    graphs = (4 if model.config.causal and not args.offline_only else 2) + 1  # + morph
     with progress(graphs, "export", "graph") as bar:
         manifest = export_model(model, args.output, scan_body=args.scan_body,
                                 stream=not args.offline_only,
