@@ -314,3 +314,36 @@ class PitchEncoder(StreamSequential):
         stats, new = super().step(x, learned)
         code, pitch = self.pitch.step(x, state["pitch"])
         return self._insert(stats, code), {**new, "pitch": pitch}
+
+
+def comb_amplitude_distance(frequency: torch.Tensor, peaks: torch.Tensor, audio: torch.Tensor,
+                            sample_rate: int, n_fft: int, hop: int) -> torch.Tensor:
+    """Mean |log peak - log target| over the audible partials of the voiced frames.
+
+    ``frequency``, ``peaks``: (batch * channels, partials, frames) from
+    ``HarmonicHead.partial_peaks``; the target is the input's own analysis magnitude (the
+    model's STFT, so the scales agree) at the bins nearest to h x the input's YIN f0 (the
+    larger of the two bins around it). A local target for the comb's amplitudes: through the
+    spectral losses alone they were switched off (docs/RESULTS.md section 4)."""
+    from .spectral import STFTAnalysis
+
+    rows = audio.reshape(-1, 1, audio.shape[-1])
+    with torch.no_grad():
+        analysis = STFTAnalysis(n_fft, hop).to(rows.device, rows.dtype)
+        spectrum = analysis(rows)
+        frames = min(peaks.shape[-1], spectrum.shape[-1])   # the head may run past the audio
+        spectrum = spectrum[..., :frames]
+        re, im = spectrum.chunk(2, dim=1)
+        magnitude = torch.sqrt(re * re + im * im)                # (rows, bins, frames)
+        f0, voiced, _ = model_frame_f0(rows[:, 0], sample_rate, n_fft, hop, frames)
+        partials = torch.arange(1, peaks.shape[1] + 1, device=rows.device)[:, None]
+        position = partials * f0[:, None, :] * (n_fft / sample_rate)   # (rows, H, frames)
+        bins = magnitude.shape[1]
+        below = position.floor().clamp(0, bins - 1).long()
+        above = (below + 1).clamp(max=bins - 1)
+        target = torch.maximum(magnitude.gather(1, below), magnitude.gather(1, above))
+        inside = (position < bins - 1) & voiced[:, None, :]
+        nyquist = (frequency[..., :frames].detach() < 0.5 * sample_rate).to(peaks.dtype)
+        weight = inside.to(peaks.dtype) * nyquist
+    error = (torch.log(peaks[..., :frames] + 1e-5) - torch.log(target + 1e-5)).abs()
+    return (error * weight).sum() / weight.sum().clamp(min=1.0)

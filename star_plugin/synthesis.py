@@ -181,6 +181,21 @@ class HarmonicHead(PhaseVocoderHead):
         code = x[:, -1:] + CODE_CORRECTION_OCTAVES * torch.tanh(f0_channel)
         return F0_CODE_REF_HZ * torch.exp(math.log(2.0) * code)
 
+    def _peaks(self, frequency, level, logits) -> torch.Tensor:
+        """Each partial's peak magnitude in the spectrum (analysis-scaled), (b, H, t)."""
+        audible = torch.sigmoid((self.top_hz - 0.5 * HARMONIC_TAPER_HZ - frequency)
+                                / (0.1 * HARMONIC_TAPER_HZ))         # 0.7 % at top_hz
+        weights = torch.softmax(logits, dim=1) * audible
+        return self.peak * torch.exp((level - 4.0).clamp(max=4.0)) * weights
+
+    def partial_peaks(self, x: torch.Tensor):
+        """Head input -> (partial frequencies in Hz, their peak magnitudes), each (b, H, t):
+        what the comb draws, for a loss against the input's own spectrum at those
+        frequencies (``pitch.comb_amplitude_distance``)."""
+        _, _, level, logits = self.split(x)
+        frequency = self.partial * self.f0(x)
+        return frequency, self._peaks(frequency, level, logits)
+
     def _comb(self, f0: torch.Tensor, level: torch.Tensor, logits: torch.Tensor,
               previous: torch.Tensor):
         """-> (re, im) of the harmonic comb over the first ``comb_bins`` bins, last phase."""
@@ -188,10 +203,7 @@ class HarmonicHead(PhaseVocoderHead):
         running = previous.to(torch.float64) + torch.cumsum(increment, dim=-1)
         phi = wrap_phase(running).to(f0.dtype)                      # (b, 1, t)
         frequency = self.partial * f0                               # (b, H, t)
-        audible = torch.sigmoid((self.top_hz - 0.5 * HARMONIC_TAPER_HZ - frequency)
-                                / (0.1 * HARMONIC_TAPER_HZ))         # 0.7 % at top_hz
-        weights = torch.softmax(logits, dim=1) * audible
-        amplitude = self.peak * torch.exp((level - 4.0).clamp(max=4.0)) * weights
+        amplitude = self._peaks(frequency, level, logits)
         angle = self.partial * phi                                  # (b, H, t)
         # each partial touches only the LOBE_BINS bins around it: scatter those, not a dense
         # (bins x partials) product (24x less work; the lobe is -40 dB at the cut)

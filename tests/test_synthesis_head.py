@@ -185,3 +185,22 @@ def test_f0_gets_a_gradient_from_the_spectrum_and_nothing_is_nan():
     values = hann_lobe(torch.tensor([0.0, 1.0, -1.0, 0.5, 2.0, 1e-5]))
     assert torch.allclose(values[:3], torch.tensor([1.0, 0.5, 0.5]), atol=1e-4)
     assert abs(float(values[4])) < 1e-6
+
+
+def test_comb_amplitude_target_is_the_inputs_own_spectrum_at_the_partials():
+    """The comb drawing a tone's partials at their amplitudes scores near 0 against that tone;
+    drawing them 40 dB too quiet (what the spectral losses drove v2p to) scores ~log(100)."""
+    from star_plugin.pitch import comb_amplitude_distance
+    head = HarmonicHead(N_FFT, HOP, SR, harmonics=8)
+    f0, frames, partials, total = 220.0, 120, 3, 0.6
+    x = comb_frames(head, f0, frames, partials, total)
+    with torch.no_grad():
+        tone = head(x)[..., N_FFT - HOP:]                   # aligned with the head's frames
+        tone = torch.nn.functional.pad(tone, (0, frames * HOP - tone.shape[-1]))
+        frequency, peaks = head.partial_peaks(x)
+        right = comb_amplitude_distance(frequency[:, :partials], peaks[:, :partials], tone,
+                                        SR, N_FFT, HOP)
+        quiet = comb_amplitude_distance(frequency[:, :partials], 0.01 * peaks[:, :partials],
+                                        tone, SR, N_FFT, HOP)
+    assert float(right) < 0.2
+    assert abs(float(quiet) - math.log(100.0)) < 0.3

@@ -259,7 +259,8 @@ def test_harmonic_head_continues_a_phase_vocoder_run_with_its_f0_loss(tiny_corpu
     trainer = Trainer(tiny_train_config(tiny_corpus, steps=2, model=harmonic, init_from=str(first),
                                         init_strict=False,
                                         loss={"f0": 1.0, "head_inst_freq": 1.0,
-                                              "latent_f0": 1.0, "kl_scale_init": 0.25}), run)
+                                              "latent_f0": 1.0, "comb_amplitude": 1.0,
+                                              "kl_scale_init": 0.25}), run)
     assert abs(trainer.log_kl_scale - math.log(0.25)) < 1e-9
     source, mine = weights(first), trainer.model.state_dict()
     assert all(torch.equal(source[k], mine[k]) for k in source)
@@ -269,6 +270,7 @@ def test_harmonic_head_continues_a_phase_vocoder_run_with_its_f0_loss(tiny_corpu
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert all(0.0 <= float(r["f0_octaves"]) < 8.0 for r in rows)
     assert all(0.0 <= float(r["latent_f0_octaves"]) < 20.0 for r in rows)
+    assert all(0.0 <= float(r["comb_amplitude"]) < 30.0 for r in rows)
     with pytest.raises(ConfigError, match="latent_f0_channel"):
         Trainer(tiny_train_config(tiny_corpus, steps=1, loss={"latent_f0": 1.0,
                                                               "latent_f0_channel": 99}),

@@ -16,6 +16,7 @@ TRAIN_PANELS = (("reconstruction", ("stft", "mel")),
                 ("phase derivatives", ("inst_freq", "group_delay", "head_inst_freq")),
                 ("level", ("frame_energy",)),
                 ("pitch error (octaves)", ("f0_octaves", "latent_f0_octaves")),
+                ("comb amplitude (log error)", ("comb_amplitude",)),
                 ("rate (bit/s)", ("rate_bps", "fitted_rate_bps")), ("beta-field scale", ("kl_scale",)))
 EVAL_PANELS = (("eval: MSD", ("mel_distance",)), ("eval: FSC", ("fsc",)),
                ("eval: f0 error (cents)", ("f0_cents",)),

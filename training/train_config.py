@@ -70,6 +70,9 @@ class LossConfig:
     # pitch, and a structure channel a sound designer can read (and shift) as pitch
     latent_f0: float = 0.0
     latent_f0_channel: int = 0
+    # the harmonic head's partial amplitudes against the input's own spectrum at h x its f0
+    # (pitch.comb_amplitude_distance, log): needs loss.f0 > 0 (the same head pass)
+    comb_amplitude: float = 0.0
     kl_warmup_steps: int = 1000
     # rate control: scale the whole beta field (its shape kept) so that the fitted rate (KL
     # against a Gaussian fitted to the batch's latents) tracks this many bits/s; None keeps

@@ -32,7 +32,7 @@ from star_plugin.errors import ConfigError
 from star_plugin.metrics import frame_energy_distance, stft_and_mel_distances
 from star_plugin.model_io import save_vae
 from star_plugin.phase_loss import head_frequency_distance, phase_derivative_distances
-from star_plugin.pitch import f0_distance, latent_f0_distance
+from star_plugin.pitch import comb_amplitude_distance, f0_distance, latent_f0_distance
 from star_plugin.star_loss import StarRegularizer, kl_to_fitted_gaussian, rate_bits_per_second
 from star_plugin.vae import StarVAE
 
@@ -45,7 +45,7 @@ from .train_config import TrainConfig, apply_overrides
 
 CHECKPOINT = "checkpoint.pt"
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "inst_freq", "group_delay",
-              "head_inst_freq", "frame_energy", "f0_octaves", "latent_f0_octaves",
+              "head_inst_freq", "frame_energy", "f0_octaves", "latent_f0_octaves", "comb_amplitude",
               "kl_nats_per_frame", "rate_bps", "fitted_rate_bps", "kl_weight", "kl_scale", "adv",
               "feature_matching", "disc", "grad_norm"]
 
@@ -298,6 +298,12 @@ class Trainer:
                                    self.vae_config.stft_hop)
             loss = loss + cfg.loss.f0 * f0_error
             row.update(f0_octaves=f0_error.item())
+            if cfg.loss.comb_amplitude:
+                frequency, peaks = head.partial_peaks(per_channel)
+                comb = comb_amplitude_distance(frequency, peaks, x, sr, self.vae_config.n_fft,
+                                               self.vae_config.stft_hop)
+                loss = loss + cfg.loss.comb_amplitude * comb
+                row.update(comb_amplitude=comb.item())
         kl_weight = min(1.0, self.step / max(1, cfg.loss.kl_warmup_steps)) * math.exp(self.log_kl_scale)
         kl, kl_stats = self.regularizer(mu.float(), logsigma.float(), weight=kl_weight)
         loss = loss + kl
