@@ -32,7 +32,8 @@ from .version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_DIR = ROOT / "native"
-DEFAULT_BUILD_DIR = ROOT / "build" / "native"
+# $STAR_NATIVE_BUILD_DIR: a second tree (e.g. one per checkout or compiler) beside the default
+DEFAULT_BUILD_DIR = Path(os.environ.get("STAR_NATIVE_BUILD_DIR") or ROOT / "build" / "native")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 HEADERS_SUITE = "trixie"
 HEADERS_PACKAGE = "libonnxruntime-dev"
@@ -60,8 +61,12 @@ def _which_or_fail(tool: str, package: str) -> str:
     return path
 
 
+SOXR_INCLUDE_DIRS = ("/usr/include", "/usr/local/include")  # + $CPATH: where soxr.h may be
+
+
 def check_tools() -> dict:
-    """{'cmake': path, 'cxx': path} or a NativeBuildError naming what is missing."""
+    """{'cmake': path, 'cxx': path} or a NativeBuildError naming what is missing (cmake, a C++
+    compiler, make or ninja, libsoxr's header)."""
     cmake = _which_or_fail("cmake", "cmake")
     cxx = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if not cxx or not shutil.which(cxx):
@@ -70,6 +75,10 @@ def check_tools() -> dict:
     if shutil.which("make") is None and shutil.which("ninja") is None:
         raise NativeBuildError("building the native engine needs make (sudo apt-get install "
                                "make) or ninja")
+    if not any(d and (Path(d) / "soxr.h").is_file() for d in SOXR_INCLUDE_DIRS
+               + tuple(os.environ.get("CPATH", "").split(os.pathsep))):
+        raise NativeBuildError("building the native engine needs libsoxr, its host-rate "
+                               "resampler (on Debian/Ubuntu: sudo apt-get install libsoxr-dev)")
     return {"cmake": cmake, "cxx": shutil.which(cxx)}
 
 
@@ -253,19 +262,19 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
 
 
 def _bundle_texture(vst3: Path) -> None:
-    """The bundled example texture (presets/examples/texture.flac) as the plugin's default
-    texture source (Contents/Resources/textures/texture.wav; used at the model's rate)."""
+    """The bundled example sounds (presets/examples/*.flac) as the plugin's texture sources
+    (Contents/Resources/textures/NAME.wav, the choices of its Texture Source parameter; used at
+    the model's rate). WAV, because the plugin reads WAV only (no FLAC library linked)."""
+    import soundfile
+
     from .bundled import presets_dir
 
     textures = vst3 / "Contents" / "Resources" / "textures"
     shutil.rmtree(textures, ignore_errors=True)
-    example = presets_dir() / "examples" / "texture.flac"
-    if example.is_file():  # as WAV: the plugin reads WAV/AIFF only (no FLAC library linked)
-        import soundfile
-
+    for example in sorted((presets_dir() / "examples").glob("*.flac")):
         audio, rate = soundfile.read(example, dtype="float32", always_2d=True)
         textures.mkdir(parents=True, exist_ok=True)
-        soundfile.write(textures / "texture.wav", audio, rate, subtype="FLOAT")
+        soundfile.write(textures / f"{example.stem}.wav", audio, rate, subtype="FLOAT")
 
 
 # ---------------------------------------------------------------------- `star plugin build`

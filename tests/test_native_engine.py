@@ -238,9 +238,10 @@ def test_clear_errors(native, exports, tmp_path):
     proc = _cli(native, tmp_path / "nothing", "--info", check=False)
     assert proc.returncode == 1 and "manifest.json" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
-    sf.write(tmp_path / "in.wav", np.zeros(100, np.float32), 44100)
+    # other rates in 8000..384000 are resampled (tests/test_native_resample.py)
+    sf.write(tmp_path / "in.wav", np.zeros(100, np.float32), 4000)
     proc = _cli(native, exports["istft"], tmp_path / "in.wav", tmp_path / "o.wav", check=False)
-    assert proc.returncode == 1 and "44100 Hz" in proc.stderr and "16000" in proc.stderr
+    assert proc.returncode == 1 and "4000 Hz" in proc.stderr and "8000..384000" in proc.stderr
     broken = tmp_path / "broken"
     broken.mkdir()
     for f in exports["istft"].iterdir():
@@ -260,11 +261,17 @@ def test_missing_tools_are_named_in_one_line(monkeypatch, tmp_path):
 
 
 # ---------------------------------------------------------------------- the VST3 in Pedalboard
-def _load(vst3, directory, monkeypatch):
+def _load(vst3, directory, monkeypatch, rate: int = 16000):
+    """The plugin, prepared once at ``rate``. Pedalboard loads a plugin at 44.1 kHz and asks a
+    re-prepared VST3 for its latency before the plugin can announce the new one (JUCE's VST3
+    host queries it before activating), so the first call at a new rate would be compensated
+    with the old latency; a DAW re-reads it (restartComponent). One short call settles it."""
     from pedalboard import load_plugin
 
     monkeypatch.setenv("STAR_MODEL_DIR", str(directory))
-    return load_plugin(str(vst3))
+    plugin = load_plugin(str(vst3))
+    plugin.process(np.zeros((1, 16), np.float32), rate, buffer_size=16, reset=False)
+    return plugin
 
 
 def _aligned_reference(directory, x):
@@ -377,9 +384,10 @@ def test_plugin_build_command_ships_relocatable_binaries(native, tmp_path, monke
     model = save_vae(tiny_model(seed=5, **V2_HARMONIC), tmp_path / "model")
     argv = ["plugin", "build", "-o", str(tmp_path / "dist"), "--model", str(model)]
     assert main(argv + ([] if native.vst3 else ["--no-vst3"])) == 0
-    if native.vst3 is not None:
-        assert (tmp_path / "dist" / "STAR.vst3" / "Contents" / "Resources" / "textures" /
-                "texture.wav").is_file()
+    if native.vst3 is not None:  # the example sounds are the Texture Source choices
+        textures = tmp_path / "dist" / "STAR.vst3" / "Contents" / "Resources" / "textures"
+        assert sorted(p.name for p in textures.iterdir()) == \
+            ["drums.wav", "melody.wav", "speech.wav", "texture.wav"]
     moved = tmp_path / "elsewhere"
     (tmp_path / "dist").rename(moved)
     assert (moved / "libonnxruntime.so.1").is_file()
@@ -394,6 +402,11 @@ def test_plugin_build_command_ships_relocatable_binaries(native, tmp_path, monke
 
         monkeypatch.delenv("STAR_MODEL_DIR", raising=False)
         plugin = load_plugin(str(moved / "STAR.vst3"))  # the bundled model
+        plugin.process(np.zeros((1, 16), np.float32), 16000, buffer_size=16)  # see _load
+        assert list(plugin.parameters["texture_source"].valid_values) == \
+            ["Off", "drums", "melody", "speech", "texture", "File"]
+        assert plugin.texture_source == "texture"  # 44.1 kHz: refused by the 16 kHz model
+        plugin.texture_source = "Off"
         x = _signal(1, 4000, seed=14)
         y = plugin.process(x, 16000, buffer_size=256, reset=True)
         assert np.abs(y - _aligned_reference(moved / "model", x)).max() <= TOLERANCE
@@ -416,4 +429,98 @@ def test_stereo_model_takes_channel_pairs(native, tmp_path, channels):
         i, k = i + n, k + 1
     ref = np.concatenate(out, axis=-1)
     ref = ref.mean(axis=0, keepdims=True) if channels == 1 else ref
+    assert np.abs(y - ref).max() <= TOLERANCE
+
+
+# ---------------------------------------------------------------------- worker thread, texture
+def _raw_delay(plugin, latency_hint: int, buffer_size: int) -> int:
+    """The plugin's true delay: with mix 0 its output is its dry input delayed by exactly its
+    latency. After a reset=True call Pedalboard hands back the raw stream (reset=False): an
+    impulse at the start of that call comes out `latency` samples later."""
+    plugin.mix = 0.0
+    plugin.process(np.zeros((1, 4000), np.float32), 16000, buffer_size=buffer_size, reset=True)
+    x = np.zeros((1, latency_hint + 4 * buffer_size), np.float32)
+    x[0, 0] = 1.0
+    y = plugin.process(x, 16000, buffer_size=buffer_size, reset=False)
+    return int(np.argmax(np.abs(y[0])))
+
+
+@pytest.mark.parametrize("buffer_size", [64, 512, 1000])
+def test_vst3_worker_thread_equals_the_python_stream(vst3, exports, monkeypatch, buffer_size):
+    """Worker Thread on: the model runs on the plugin's worker thread. The reported latency
+    grows by the host block plus one hop (ThreadedEngine's headroom, as in Python), and as a
+    bounce (Pedalboard renders offline, so the audio thread waits for the worker) the output,
+    latency compensated, equals the Python stream, run after run."""
+    d = exports["harmonic"]
+    plugin = _load(vst3, d, monkeypatch)
+    manifest = json.loads((d / "manifest.json").read_text())["model"]
+    latency, hop = manifest["latency_samples"], manifest["hop"]
+    assert _raw_delay(plugin, latency + 2 * buffer_size + hop, buffer_size) == latency
+    plugin.worker_thread = True
+    assert _raw_delay(plugin, latency + 2 * buffer_size + hop, buffer_size) == \
+        latency + buffer_size + hop
+    plugin.mix = 1.0
+    x = _signal(1, 3 * 16000, seed=31)
+    ref = _aligned_reference(d, x)
+    y = plugin.process(x, 16000, buffer_size=buffer_size, reset=True)
+    assert np.abs(y - ref).max() <= TOLERANCE
+    assert np.array_equal(y, plugin.process(x, 16000, buffer_size=buffer_size, reset=True))
+
+
+def test_vst3_texture_source_parameter(vst3, exports, monkeypatch, tmp_path):
+    """Texture Source: "File" ($STAR_TEXTURE, the initial choice when set) morphs towards that
+    texture exactly as the Python engine does; "Off" removes the texture (the amounts then do
+    nothing, temperature still acts), and switching back restores it. The choices list the
+    bundled textures between Off and File."""
+    d = exports["phase-vocoder"]
+    texture = _texture(tmp_path)
+    monkeypatch.setenv("STAR_TEXTURE", str(texture))
+    plugin = _load(vst3, d, monkeypatch)
+    choices = list(plugin.parameters["texture_source"].valid_values)
+    assert choices[0] == "Off" and choices[-1] == "File"
+    assert plugin.texture_source == "File"
+    plugin.structure_amount, plugin.texture_amount, plugin.temperature = 0.5, 0.8, 0.3
+    params = MorphParams(float(plugin.structure_amount), float(plugin.texture_amount),
+                         float(plugin.temperature))
+    latency = OnnxVAE(d).latency_samples
+    x = _signal(1, 2 * 16000, seed=32)
+    padded = np.concatenate([x, np.zeros((1, latency), np.float32)], axis=-1)
+    with_texture = _engine_stream(d, padded, [512], params, texture)[:, latency:]
+    without = _engine_stream(d, padded, [512], params, None)[:, latency:]
+    assert np.abs(with_texture - without).max() > 0.01  # the texture matters
+    assert np.abs(plugin.process(x, 16000, buffer_size=512, reset=True) - with_texture).max() \
+        <= TOLERANCE
+    plugin.texture_source = "Off"
+    assert np.abs(plugin.process(x, 16000, buffer_size=512, reset=True) - without).max() \
+        <= TOLERANCE
+    plugin.texture_source = "File"
+    assert np.abs(plugin.process(x, 16000, buffer_size=512, reset=True) - with_texture).max() \
+        <= TOLERANCE
+
+
+@pytest.mark.parametrize("rate", [48000, 22050])
+def test_vst3_at_other_host_rates_equals_the_python_engine(vst3, exports, monkeypatch,
+                                                          tmp_path, rate):
+    """A session at another rate: the plugin resamples with libsoxr like the Python engine
+    (star::ResampledEngine) and reports the same latency, so the compensated output equals
+    StreamingEngine at that rate; a texture file at a third rate is resampled as Python's
+    texture_source is."""
+    d = exports["harmonic"]
+    texture = tmp_path / "texture-32k.wav"
+    t = np.arange(int(0.5 * 32000)) / 32000
+    sf.write(texture, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 32000,
+             subtype="FLOAT")
+    monkeypatch.setenv("STAR_TEXTURE", str(texture))
+    plugin = _load(vst3, d, monkeypatch, rate)
+    plugin.structure_amount, plugin.texture_amount = 0.3, 0.9
+    params = MorphParams(float(plugin.structure_amount), float(plugin.texture_amount), 0.0)
+    x = _signal(2, 2 * rate, seed=33)
+    engine = StreamingEngine(OnnxVAE(d), rate, 2, backend="onnx", params=params,
+                             texture_source=str(texture))
+    latency = engine.latency_samples
+    assert latency != OnnxVAE(d).latency_samples
+    padded = np.concatenate([x, np.zeros((2, latency), np.float32)], axis=-1)
+    ref = np.concatenate([engine.process(padded[:, i:i + 512])
+                          for i in range(0, padded.shape[1], 512)], axis=-1)[:, latency:]
+    y = plugin.process(x, rate, buffer_size=512, reset=True)
     assert np.abs(y - ref).max() <= TOLERANCE

@@ -4,17 +4,25 @@
 //                   [--compensate] [--pcm16] [--texture T.wav] [--texture-mode loop|hold|mean]
 //                   [--structure-amount A] [--texture-amount A] [--temperature T]
 //                   [--block-times TIMES.txt]
-//   star-engine-cli MODEL_DIR --info
+//   star-engine-cli MODEL_DIR --info [--rate HZ]
+//
+// The input WAV may be at any rate in 8000..384000 Hz: at the model's rate the engine runs
+// directly, at any other it runs inside star::ResampledEngine (libsoxr to the model's rate and
+// back, like the Python StreamingEngine), and the output WAV has the input's rate; the
+// latency in the summary is then in host samples. `--info --rate HZ` adds the latency at that
+// host rate ("host_rate", "host_latency_samples").
 //
 // The morph options act through the export's morph graph (star_plugin.morph's MorphParams,
 // seed 0): the texture file is encoded by the offline encoder graph (its channels averaged to
-// mono; it must be at the model's rate).
+// mono; it must be at the model's rate, whatever the input's rate).
 //
 // The output has the input's length. Without --compensate it is the raw stream (the input
 // delayed by latency_samples, exactly what a plugin host hears); with --compensate the engine is
 // flushed with latency_samples of silence and the delay is removed. --blocks cycles through the
 // given block sizes (uneven host buffers). A JSON summary (latency, per-block timing) goes to
-// stdout; errors are one line on stderr with exit status 1 (2 for usage errors).
+// stdout; errors are one line on stderr with exit status 1 (2 for usage errors). Allocations
+// are counted per block; at a non-model rate there is no idle/graph split (every block counts
+// as a graph block, "allocations_in_idle_blocks" is null).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,6 +35,7 @@
 #include <vector>
 
 #include "star_engine.h"
+#include "star_resample.h"
 #include "wav.h"
 
 // Every operator new in the process (the engine's and ONNX Runtime's, which binds to this one)
@@ -48,7 +57,7 @@ const char* kUsage =
     "                       [--threads N] [--compensate] [--pcm16] [--block-times T.txt]\n"
     "                       [--texture T.wav] [--texture-mode loop|hold|mean]\n"
     "                       [--structure-amount A] [--texture-amount A] [--temperature T]\n"
-    "       star-engine-cli MODEL_DIR --info\n";
+    "       star-engine-cli MODEL_DIR --info [--rate HZ]\n";
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr, "star-engine-cli: %s\n%s", why.c_str(), kUsage);
@@ -83,16 +92,21 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
-void print_info(const star::Engine& engine) {
+void print_info(const star::Engine& engine, const star::ResampledEngine* host) {
   const star::ModelInfo& m = engine.model();
   std::printf("{\"name\": %s, \"sample_rate\": %d, \"hop\": %d, \"latency_samples\": %d, "
               "\"synthesis_delay\": %d, \"audio_channels\": %d, \"latent_channels\": %d, "
               "\"structure_channels\": %d, \"morph\": %s, "
-              "\"onnxruntime\": %s, \"states\": [",
+              "\"onnxruntime\": %s, ",
               json_string(m.name).c_str(), m.sample_rate, m.hop, engine.latency_samples(),
               m.synthesis_delay, m.audio_channels, m.latent_channels, m.structure_channels,
               engine.has_morph() ? "true" : "false",
               json_string(star::Engine::runtime_version()).c_str());
+  if (host != nullptr)
+    std::printf("\"host_rate\": %d, \"host_latency_samples\": %d, \"libsoxr\": %s, ",
+                host->sample_rate(), host->latency_samples(),
+                json_string(star::ResampledEngine::soxr_version()).c_str());
+  std::printf("\"states\": [");
   const auto& states = engine.states();
   for (size_t i = 0; i < states.size(); ++i) {
     std::string shape;
@@ -123,7 +137,7 @@ double peak_rss_mb() {
 int main(int argc, char** argv) {
   std::vector<std::string> positional;
   std::vector<int> blocks{512};
-  int threads = 1;
+  int threads = 1, rate = 0;
   bool compensate = false, pcm16 = false, info = false;
   star::MorphTargets morph;
   std::string texture_path, block_times_path;
@@ -147,6 +161,8 @@ int main(int argc, char** argv) {
           item += list[p];
         }
       }
+    } else if (a == "--rate") {
+      rate = parse_int(value("--rate"), "--rate", star::kMinHostRate, star::kMaxHostRate);
     } else if (a == "--threads") {
       threads = parse_int(value("--threads"), "--threads", 1, 256);
     } else if (a == "--structure-amount") {
@@ -182,13 +198,20 @@ int main(int argc, char** argv) {
   }
   if (info ? positional.size() != 1 : positional.size() != 3)
     usage(info ? "--info takes MODEL_DIR only" : "expected MODEL_DIR IN.wav OUT.wav");
+  if (rate != 0 && !info)
+    usage("--rate goes with --info (a file is processed at its own rate)");
 
   try {
     if (info) {
       star::EngineConfig config;
       config.threads = threads;
-      star::Engine engine(positional[0], config);
-      print_info(engine);
+      if (rate != 0) {
+        star::ResampledEngine host(positional[0], rate, config);
+        print_info(host.engine(), &host);
+      } else {
+        star::Engine engine(positional[0], config);
+        print_info(engine, nullptr);
+      }
       return 0;
     }
     wav::Audio audio = wav::read(positional[1]);
@@ -197,13 +220,13 @@ int main(int argc, char** argv) {
     config.channels = channels;
     config.threads = threads;
     config.max_block = std::min(star::kMaxBlock, *std::max_element(blocks.begin(), blocks.end()));
-    star::Engine engine(positional[0], config);
-    if (audio.sample_rate != engine.sample_rate())
+    if (audio.sample_rate < star::kMinHostRate || audio.sample_rate > star::kMaxHostRate)
       throw std::runtime_error("'" + positional[1] + "' is " + std::to_string(audio.sample_rate) +
-                               " Hz but model '" + engine.model().name + "' runs at " +
-                               std::to_string(engine.sample_rate()) +
-                               " Hz; resample the file first (e.g. sox in.wav -r " +
-                               std::to_string(engine.sample_rate()) + " out.wav)");
+                               " Hz; the engine takes " + std::to_string(star::kMinHostRate) +
+                               ".." + std::to_string(star::kMaxHostRate) + " Hz");
+    // the file's rate is the host rate: a pass-through to star::Engine at the model's rate
+    star::ResampledEngine host(positional[0], audio.sample_rate, config);
+    star::Engine& engine = host.engine();
     engine.set_morph(morph);
     if (!texture_path.empty()) {
       wav::Audio tex = wav::read(texture_path);
@@ -222,9 +245,9 @@ int main(int argc, char** argv) {
                                                         &texture_frames);
       engine.set_texture(latent, texture_frames, texture_mode);
     }
-    engine.reset();  // the smoothed controls start at their targets
+    host.reset();  // the smoothed controls start at their targets
     const size_t frames = audio.frames();
-    const size_t latency = compensate ? size_t(engine.latency_samples()) : 0;
+    const size_t latency = compensate ? size_t(host.latency_samples()) : 0;
     const size_t total = frames + latency;
     std::vector<std::vector<float>> in(size_t(channels), std::vector<float>(total, 0.f));
     std::vector<std::vector<float>> out(size_t(channels), std::vector<float>(total, 0.f));
@@ -246,11 +269,12 @@ int main(int argc, char** argv) {
       }
       const unsigned long long before = g_allocations.load(std::memory_order_relaxed);
       auto t0 = std::chrono::steady_clock::now();
-      engine.process(ip.data(), op.data(), n);
+      host.process(ip.data(), op.data(), n);
       auto t1 = std::chrono::steady_clock::now();
       const unsigned long long used = g_allocations.load(std::memory_order_relaxed) - before;
       // a block that completes no hop runs no graph: it must not allocate at all
-      if ((done % size_t(engine.model().hop)) + size_t(n) < size_t(engine.model().hop)) {
+      if (!host.resampling() &&
+          (done % size_t(engine.model().hop)) + size_t(n) < size_t(engine.model().hop)) {
         idle_allocations += used;
       } else {
         allocations += used;
@@ -281,23 +305,25 @@ int main(int argc, char** argv) {
     auto pct = [&](double q) {
       return sorted.empty() ? 0.0 : sorted[std::min(sorted.size() - 1, size_t(q * sorted.size()))];
     };
-    double seconds = double(total) / engine.sample_rate();
+    double seconds = double(total) / host.sample_rate();
+    const std::string idle = host.resampling() ? "null" : std::to_string(idle_allocations);
     std::printf("{\"latency_samples\": %d, \"sample_rate\": %d, \"channels\": %d, "
                 "\"frames\": %zu, \"blocks\": %zu, \"compensated\": %s, "
                 "\"block_ms_mean\": %.5f, \"block_ms_median\": %.5f, \"block_ms_p99\": %.5f, "
                 "\"block_ms_max\": %.5f, \"rtf\": %.5f, \"sanitized_samples\": %llu, "
-                "\"allocations_per_graph_block\": %.1f, \"allocations_in_idle_blocks\": %llu, "
+                "\"allocations_per_graph_block\": %.1f, \"allocations_in_idle_blocks\": %s, "
                 "\"morph\": %s, \"texture_frames\": %d, \"threads\": %d, "
-                "\"peak_rss_mb\": %.1f, "
+                "\"peak_rss_mb\": %.1f, \"model_rate\": %d, \"underruns\": %llu, "
                 "\"onnxruntime\": %s}\n",
-                engine.latency_samples(), engine.sample_rate(), channels, frames, times.size(),
+                host.latency_samples(), host.sample_rate(), channels, frames, times.size(),
                 compensate ? "true" : "false", times.empty() ? 0.0 : sum / times.size(),
                 pct(0.5), pct(0.99), sorted.empty() ? 0.0 : sorted.back(),
                 seconds > 0 ? sum / 1000.0 / seconds : 0.0,
-                static_cast<unsigned long long>(engine.sanitized_samples()),
-                hop_blocks ? double(allocations) / double(hop_blocks) : 0.0, idle_allocations,
+                static_cast<unsigned long long>(host.sanitized_samples()),
+                hop_blocks ? double(allocations) / double(hop_blocks) : 0.0, idle.c_str(),
                 engine.has_morph() ? "true" : "false", engine.texture_frames(), threads,
-                peak_rss_mb(),
+                peak_rss_mb(), engine.sample_rate(),
+                static_cast<unsigned long long>(host.underruns()),
                 json_string(star::Engine::runtime_version()).c_str());
     return 0;
   } catch (const std::exception& e) {

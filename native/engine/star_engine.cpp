@@ -5,6 +5,7 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -261,7 +262,18 @@ void init_ort_api() {
 }  // namespace
 
 // ------------------------------------------------------------------------------ the engine
+// A texture source as the morph reads it: latent frames (channel-major) and their mean.
+struct Texture {
+  std::vector<float> latent, mean;
+  int frames = 0;  // 0: no source
+  SourceMode mode = SourceMode::Loop;
+};
+
 struct Engine::Impl {
+  ~Impl() {
+    delete texture_pending.load();
+    delete texture_retired.load();
+  }
   // What a graph input or output carries.
   enum Role { EncAudio, Latent, Mean, LogSigma, DecAudio, StateIn, StateOut, Ignored };
 
@@ -318,12 +330,20 @@ struct Engine::Impl {
   Ort::Value first_frame_v{nullptr};
   double smoothing_s = 0.05;
   float keep = 0.f, move = 1.f;  // one-pole coefficients, float32 like numpy's
-  MorphTargets targets;
+  // The targets may be set from any thread (a host's parameter thread, or the audio thread
+  // while a worker runs the model): each is one atomic, read once per morph call.
+  std::atomic<float> target_structure{0.f}, target_texture{1.f}, target_temperature{0.f};
   float current[4] = {0.f, 1.f, 0.f, 1.f};  // structure, texture, temperature, gain
   int64_t frame = 0;  // latent frames since reset (the noise table's index)
-  std::vector<float> texture, texture_mean;
-  int texture_frames = 0;
-  SourceMode texture_mode = SourceMode::Loop;
+  // The texture source. `texture` is the one the processing thread uses; a new one is
+  // published into `texture_pending` by set_texture (any other thread) and taken at the next morph;
+  // the one it replaces goes to `texture_retired`, freed by the next set_texture/release call, so the
+  // processing thread never allocates or frees one. It takes a pending source only while
+  // `texture_retired` is empty.
+  std::unique_ptr<Texture> texture{new Texture};
+  std::atomic<Texture*> texture_pending{nullptr};
+  std::atomic<Texture*> texture_retired{nullptr};
+  std::atomic<int> published_frames{0};  // frames of the latest set_texture (0: none)
 
   // Output FIFO: a ring per row.
   std::vector<float> fifo;
@@ -641,12 +661,32 @@ struct Engine::Impl {
     reset_morph();
   }
 
+  // Processing thread: adopt a published texture source (pointer swaps only).
+  void take_pending_texture() {
+    if (texture_pending.load(std::memory_order_acquire) == nullptr ||
+        texture_retired.load(std::memory_order_acquire) != nullptr)
+      return;
+    Texture* next = texture_pending.exchange(nullptr, std::memory_order_acq_rel);
+    if (next == nullptr) return;
+    texture_retired.store(texture.release(), std::memory_order_release);
+    texture.reset(next);
+  }
+
+  // Any other thread: free the source the processing thread gave up.
+  void release_retired() { delete texture_retired.exchange(nullptr, std::memory_order_acq_rel); }
+
+  void publish(Texture* next) {
+    release_retired();
+    published_frames.store(next->frames, std::memory_order_relaxed);
+    delete texture_pending.exchange(next, std::memory_order_acq_rel);  // one never taken is dropped
+  }
+
   // LatentMorph.reset: frame 0, the smoothed controls at their targets.
   void reset_morph() {
     frame = 0;
-    current[0] = targets.structure_amount;
-    current[1] = targets.texture_amount;
-    current[2] = targets.temperature;
+    current[0] = target_structure.load(std::memory_order_relaxed);
+    current[1] = target_texture.load(std::memory_order_relaxed);
+    current[2] = target_temperature.load(std::memory_order_relaxed);
     current[3] = 1.0f;
   }
 
@@ -654,8 +694,12 @@ struct Engine::Impl {
   // frames, run the morph graph (mean, logsigma -> z).
   void run_morph(int frames) {
     const int C = model.latent_channels, K = model.structure_channels;
-    const float target[4] = {targets.structure_amount, targets.texture_amount,
-                             targets.temperature, 1.0f};
+    take_pending_texture();
+    const float target[4] = {target_structure.load(std::memory_order_relaxed),
+                             target_texture.load(std::memory_order_relaxed),
+                             target_temperature.load(std::memory_order_relaxed), 1.0f};
+    const Texture& tex = *texture;
+    const int texture_frames = tex.frames;
     const bool has_source = texture_frames > 0;
     float* amount_s = controls.data();
     float* amount_t = controls.data() + frames;
@@ -677,13 +721,13 @@ struct Engine::Impl {
         std::fill(dst, dst + frames, 0.0f);
         continue;
       }
-      const float* src = texture.data() + size_t(c) * texture_frames;
+      const float* src = tex.latent.data() + size_t(c) * texture_frames;
       for (int i = 0; i < frames; ++i) {
         const int64_t idx = frame + i;
-        switch (texture_mode) {
+        switch (tex.mode) {
           case SourceMode::Loop: dst[i] = src[idx % texture_frames]; break;
           case SourceMode::Hold: dst[i] = src[std::min<int64_t>(idx, texture_frames - 1)]; break;
-          case SourceMode::Mean: dst[i] = texture_mean[size_t(c)]; break;
+          case SourceMode::Mean: dst[i] = tex.mean[size_t(c)]; break;
         }
       }
     }
@@ -759,9 +803,15 @@ struct Engine::Impl {
     pending += n;
   }
 
-  void push_output(int samples) {
-    int first = std::min(skip, samples);
+  // How many of `samples` new decoder samples still precede time zero (synthesis_delay).
+  int drop_delay(int samples) {
+    const int first = std::min(skip, samples);
     skip -= first;
+    return first;
+  }
+
+  void push_output(int samples) {
+    int first = drop_delay(samples);
     int n = samples - first;
     const size_t row_len = size_t(samples);
     for (int r = 0; r < rows; ++r) {
@@ -801,22 +851,49 @@ struct Engine::Impl {
     fifo_size -= n;
   }
 
-  void process_chunk(const float* const* input, float* const* output, int n) {
+  // Stage n host samples and run the graphs on the hops they complete (the one path of
+  // process() and process_aligned()): the decoded samples are then in dec_audio (rows x
+  // len, row-major); returns len, 0 when no hop completed (no graph ran).
+  int run_hops(const float* const* input, int n) {
     stage_input(input, n);
     int frames = pending / hop;
-    if (frames > 0) {
-      const size_t len = size_t(frames) * hop;
-      for (int r = 0; r < rows; ++r) {
-        float* row = stage.data() + size_t(r) * stage_stride;
-        std::memcpy(enc_audio.data() + r * len, row, len * sizeof(float));
-        std::memmove(row, row + len, size_t(pending - int(len)) * sizeof(float));
-      }
-      pending -= int(len);
-      run(encoder, frames);
-      if (morph_present) run_morph(frames);
-      run(decoder, frames);
-      push_output(int(len));
+    if (frames == 0) return 0;
+    const size_t len = size_t(frames) * hop;
+    for (int r = 0; r < rows; ++r) {
+      float* row = stage.data() + size_t(r) * stage_stride;
+      std::memcpy(enc_audio.data() + r * len, row, len * sizeof(float));
+      std::memmove(row, row + len, size_t(pending - int(len)) * sizeof(float));
     }
+    pending -= int(len);
+    run(encoder, frames);
+    if (morph_present) run_morph(frames);
+    run(decoder, frames);
+    return int(len);
+  }
+
+  // run_hops without the FIFO: the decoded samples past the synthesis delay straight into
+  // output[c] (a stereo model's duplicated pair folded back by the mean, as pop_output does);
+  // returns how many.
+  int aligned_chunk(const float* const* input, float* const* output, int n) {
+    const int len = run_hops(input, n);
+    const int first = drop_delay(len);
+    const int k = len - first;
+    const bool fold = model.audio_channels == 2 && config.channels == 1;
+    for (int c = 0; c < config.channels && k > 0; ++c) {
+      float* dst = output[c];
+      if (fold) {
+        const float* a = dec_audio.data() + first;
+        const float* b = dec_audio.data() + size_t(len) + first;
+        for (int i = 0; i < k; ++i) dst[i] = 0.5f * (a[i] + b[i]);
+      } else {
+        std::memcpy(dst, dec_audio.data() + size_t(c) * len + first, size_t(k) * sizeof(float));
+      }
+    }
+    return k;
+  }
+
+  void process_chunk(const float* const* input, float* const* output, int n) {
+    if (const int len = run_hops(input, n)) push_output(len);
     if (fifo_size < n)  // cannot happen while latency >= hop - 1 + synthesis_delay
       throw EngineError("internal error: output FIFO underflow (the manifest's latency_samples "
                         "is smaller than hop - 1 + synthesis_delay)");
@@ -904,16 +981,24 @@ int Engine::max_block() const { return impl_->config.max_block; }
 uint64_t Engine::sanitized_samples() const { return impl_->sanitized; }
 void Engine::reset() { impl_->reset(); }
 bool Engine::has_morph() const { return impl_->morph_present; }
-const MorphTargets& Engine::morph_targets() const { return impl_->targets; }
-int Engine::texture_frames() const { return impl_->texture_frames; }
+MorphTargets Engine::morph_targets() const {
+  MorphTargets t;
+  t.structure_amount = impl_->target_structure.load(std::memory_order_relaxed);
+  t.texture_amount = impl_->target_texture.load(std::memory_order_relaxed);
+  t.temperature = impl_->target_temperature.load(std::memory_order_relaxed);
+  return t;
+}
+int Engine::texture_frames() const {
+  return impl_->published_frames.load(std::memory_order_relaxed);
+}
 
 void Engine::set_morph(const MorphTargets& t) {
   auto clamp = [](float v, float lo, float hi) {
     return std::isfinite(v) ? std::min(hi, std::max(lo, v)) : lo;
   };
-  impl_->targets.structure_amount = clamp(t.structure_amount, 0.f, 1.f);
-  impl_->targets.texture_amount = clamp(t.texture_amount, 0.f, 1.f);
-  impl_->targets.temperature = clamp(t.temperature, 0.f, 4.f);
+  impl_->target_structure.store(clamp(t.structure_amount, 0.f, 1.f), std::memory_order_relaxed);
+  impl_->target_texture.store(clamp(t.texture_amount, 0.f, 1.f), std::memory_order_relaxed);
+  impl_->target_temperature.store(clamp(t.temperature, 0.f, 4.f), std::memory_order_relaxed);
 }
 
 void Engine::set_texture(const std::vector<float>& latent, int frames, SourceMode mode) {
@@ -929,13 +1014,17 @@ void Engine::set_texture(const std::vector<float>& latent, int frames, SourceMod
     for (int i = 0; i < frames; ++i) sum += latent[size_t(c) * frames + i];
     mean[size_t(c)] = float(sum / frames);
   }
-  m.texture = latent;
-  m.texture_mean.swap(mean);
-  m.texture_mode = mode;
-  m.texture_frames = frames;
+  std::unique_ptr<Texture> next(new Texture);
+  next->latent = latent;
+  next->mean.swap(mean);
+  next->mode = mode;
+  next->frames = frames;
+  m.publish(next.release());
 }
 
-void Engine::clear_texture() { impl_->texture_frames = 0; }
+void Engine::clear_texture() { impl_->publish(new Texture); }
+
+void Engine::release_retired_texture() { impl_->release_retired(); }
 
 std::vector<float> Engine::encode_texture(const float* audio, int samples, int* frames) {
   Impl& m = *impl_;
@@ -965,23 +1054,53 @@ std::vector<float> Engine::encode_texture(const float* audio, int samples, int* 
   }
 }
 
-void Engine::process(const float* const* input, float* const* output, int samples) {
-  Impl& m = *impl_;
+// process() and process_aligned(): the block in pieces of at most max_block samples; `step`
+// gets the piece's input pointers, its offset and length, and returns how far to advance the
+// output pointers (the piece's length; for the aligned stream, the samples it emitted).
+template <class Step>
+static int for_each_piece(int channels, int max_block, const float* const* input,
+                          float* const* output, int samples, Step step) {
   const float* in[kMaxChannels];
   float* out[kMaxChannels];
+  int written = 0;
   for (int done = 0; done < samples;) {
-    int n = std::min(samples - done, m.config.max_block);
-    for (int c = 0; c < m.config.channels; ++c) {
+    int n = std::min(samples - done, max_block);
+    for (int c = 0; c < channels; ++c) {
       in[c] = input[c] + done;
-      out[c] = output[c] + done;
+      out[c] = output[c] + written;
     }
     try {
-      m.process_chunk(in, out, n);
+      written += step(in, out, n);
     } catch (const Ort::Exception& e) {
       throw EngineError(std::string("ONNX Runtime failed while streaming: ") + e.what());
     }
     done += n;
   }
+  return written;
+}
+
+void Engine::process(const float* const* input, float* const* output, int samples) {
+  Impl& m = *impl_;
+  for_each_piece(m.config.channels, m.config.max_block, input, output, samples,
+                 [&m](const float* const* in, float* const* out, int n) {
+                   m.process_chunk(in, out, n);
+                   return n;
+                 });
+}
+
+int Engine::process_aligned(const float* const* input, int samples, float* const* output,
+                            int capacity) {
+  Impl& m = *impl_;
+  const int64_t whole = (int64_t(m.pending) + std::max(0, samples)) / m.hop * m.hop;
+  const int64_t emitted = whole - std::min<int64_t>(m.skip, whole);
+  if (emitted > capacity)
+    throw EngineError("process_aligned: " + std::to_string(samples) + " samples emit " +
+                      std::to_string(emitted) + " but the output holds " +
+                      std::to_string(capacity) + " (give samples + hop - 1)");
+  return for_each_piece(m.config.channels, m.config.max_block, input, output, samples,
+                        [&m](const float* const* in, float* const* out, int n) {
+                          return m.aligned_chunk(in, out, n);
+                        });
 }
 
 std::string Engine::runtime_version() {

@@ -81,7 +81,22 @@ struct MorphTargets {
 // implemented natively).
 enum class SourceMode { Loop, Hold, Mean };
 
-class Engine {
+// What a host drives block by block. Engine (model rate, on the calling thread) is one; the
+// wrappers that resample to a host rate or move the work to a worker thread are others, so
+// they stack (threaded over resampled over Engine) behind one interface.
+class BlockProcessor {
+ public:
+  virtual ~BlockProcessor() = default;
+  virtual int channels() const = 0;
+  virtual int sample_rate() const = 0;     // the rate process() takes and returns
+  virtual int latency_samples() const = 0;  // the output trails the input by exactly this
+  virtual int max_block() const = 0;        // the longest block process() accepts
+  virtual void reset() = 0;                 // back to silence (not for the audio thread)
+  // Planar float blocks: input[c][0..samples) -> output[c][0..samples), c < channels().
+  virtual void process(const float* const* input, float* const* output, int samples) = 0;
+};
+
+class Engine : public BlockProcessor {
  public:
   // Loads and checks MODEL_DIR/manifest.json and the two stream graphs; throws EngineError.
   explicit Engine(const std::string& model_dir, const EngineConfig& config = EngineConfig());
@@ -91,28 +106,39 @@ class Engine {
 
   const ModelInfo& model() const;
   const std::vector<StateInfo>& states() const;
-  int latency_samples() const;  // the output trails the input by exactly this many samples
-  int sample_rate() const;      // the only rate process() accepts (the host resamples)
-  int channels() const;         // host channels
-  int max_block() const;
+  int latency_samples() const override;  // the output trails the input by exactly this
+  int sample_rate() const override;  // the model's rate, the only one process() accepts
+  int channels() const override;     // host channels
+  int max_block() const override;    // longer blocks are split, so any length is accepted
 
   // Back to the state of silence (zero states, empty hop buffer, FIFO primed with zeros).
-  void reset();
+  void reset() override;
 
-  // Planar float blocks: input[c][0..samples) -> output[c][0..samples), c < channels().
   // Any samples >= 0; output may alias input (in place).
-  void process(const float* const* input, float* const* output, int samples);
+  void process(const float* const* input, float* const* output, int samples) override;
+
+  // The same stream without the latency FIFO (for wrappers with their own delay line, such as
+  // ResampledEngine): the decoded samples as soon as hops complete, the first synthesis_delay
+  // ever dropped (StreamingEngine._model_block). Writes output[c][0..k) and returns k <=
+  // samples + hop - 1; a capacity below k throws EngineError before anything runs. Do not mix
+  // with process() between two reset() calls.
+  int process_aligned(const float* const* input, int samples, float* const* output, int capacity);
 
   // ---- the morph (needs the export's morph graph; without one these are accepted and inert)
   bool has_morph() const;
-  // New targets; they glide there frame by frame. Real-time safe (call before process()).
+  // New targets; they glide there frame by frame. Real-time safe, and safe from any thread
+  // (each target is an atomic), also while another thread runs process().
   void set_morph(const MorphTargets& targets);
-  const MorphTargets& morph_targets() const;
+  MorphTargets morph_targets() const;
   // The texture source: latent frames, channel-major (latent_channels x frames), e.g. from
-  // encode_texture(). Copies and allocates: call off the audio thread, never during process().
+  // encode_texture(). Copies and allocates, so call it off the audio thread; it may run while
+  // another thread is inside process(): the new source is handed over by pointer swaps and
+  // used from the next latent frame on. The source it replaces is freed by the next
+  // set_texture/clear_texture/release_retired_texture call (never on the processing thread).
   void set_texture(const std::vector<float>& latent, int frames, SourceMode mode = SourceMode::Loop);
   void clear_texture();
-  int texture_frames() const;  // 0: no texture source (the amounts then have no effect)
+  void release_retired_texture();
+  int texture_frames() const;  // of the latest set_texture; 0: none (the amounts do nothing)
   // Mono audio at the model rate -> its latent mean (latent_channels x frames, channel-major)
   // through the export's offline encoder graph (encoder.onnx), like OnnxVAE.encode. Loads that
   // graph on first use and allocates: off the audio thread only.

@@ -2,338 +2,507 @@
 //
 // Audio path per block (host thread, no allocation, no file I/O):
 //   dry  = input delayed by latency_samples (so dry and wet line up)
-//   wet  = star::Engine::process(input)                 (latency_samples late)
+//   wet  = chain.process(input)                          (latency_samples late)
 //   out  = g_wet * wet + g_dry * dry,   g_wet = mix * gain, g_dry = (1 - mix) * gain
 // A changed mix/gain ramps linearly over the block, exactly like the Python engine's
 // StreamingEngine._mix_output, so automation never clicks.
 //
+// The chain is star::Engine, or with "Worker Thread" on, star::ThreadedEngine around it: the
+// model then runs on a worker thread and the audio thread only copies samples (for small host
+// buffers; the latency grows by the host block plus one model hop). In offline rendering the
+// audio thread waits for the worker, so a bounce equals the synchronous output.
+//
 // Structure amount, texture amount and temperature drive the frame-wise morph: the export's
 // morph graph (morph.onnx, the same graph the Python ONNX engine runs), between the encoder
-// and decoder stream graphs. The engine glides each change frame by frame (one pole, 50 ms),
-// like the Python LatentMorph. The texture source is a sound file, encoded once by the
-// export's offline encoder graph when the engine is (re)built (never on the audio thread):
-// $STAR_TEXTURE (a WAV file) when set, else the bundled
-// STAR.vst3/Contents/Resources/textures/texture.wav (the example texture, used when it is at
-// the model's rate). Without a texture source the amounts have
-// no effect (as in Python); temperature still acts.
+// and decoder stream graphs; each change glides frame by frame (one pole, 50 ms), like the
+// Python LatentMorph. "Texture Source" picks the morph's texture: Off, one of the bundled
+// example textures (STAR.vst3/Contents/Resources/textures/*.wav), or File (a WAV the user
+// picks in the editor, remembered in the session; $STAR_TEXTURE sets the initial one). A
+// texture is encoded by the export's offline encoder graph on the service thread, never on
+// the audio thread, and handed to the engine by pointer swap.
 //
-// The model: $STAR_MODEL_DIR when set, else STAR.vst3/Contents/Resources/model. The engine is
-// (re)built off the audio thread in prepareToPlay when the channel count or block size
-// changes. A host rate other than the model's is refused: the plugin then passes the input
-// through, delayed by the reported latency (the reason is kept in status(); the generic editor
-// does not show it yet).
-#include <juce_audio_processors/juce_audio_processors.h>
-#include <juce_audio_utils/juce_audio_utils.h>
+// The model: $STAR_MODEL_DIR when set, else STAR.vst3/Contents/Resources/model. The chain is
+// (re)built where the audio thread cannot run: prepareToPlay, reset, and in offline rendering
+// the callback itself. At a host rate other than the model's the chain resamples with libsoxr
+// (star::ResampledEngine, the Python engine's resampler and latency rule); a rate outside
+// 8..384 kHz is refused: the input passes through, delayed by the latency, and the editor says
+// why.
+#include "StarProcessor.h"
 
 #include <dlfcn.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "star_engine.h"
+#include "StarEditor.h"
+#include "star_resample.h"
 #include "wav.h"
 
 namespace {
 
-juce::File bundled_model_dir() {
+const char* const kTextureOff = "Off";
+const char* const kTextureFile = "File";
+
+juce::File bundle_resources() {
   Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&bundled_model_dir), &info) == 0 || !info.dli_fname)
+  if (dladdr(reinterpret_cast<void*>(&bundle_resources), &info) == 0 || !info.dli_fname)
     return {};
-  // .../STAR.vst3/Contents/x86_64-linux/STAR.so -> .../STAR.vst3/Contents/Resources/model
+  // .../STAR.vst3/Contents/x86_64-linux/STAR.so -> .../STAR.vst3/Contents/Resources
   return juce::File(info.dli_fname).getParentDirectory().getParentDirectory()
-      .getChildFile("Resources").getChildFile("model");
+      .getChildFile("Resources");
 }
 
-juce::File bundled_texture() {
-  const juce::File dir = bundled_model_dir().getParentDirectory().getChildFile("textures");
-  const juce::File wav = dir.getChildFile("texture.wav");
-  return wav.existsAsFile() ? wav : juce::File();
-}
-
-juce::File texture_file() {
-  if (const char* env = std::getenv("STAR_TEXTURE"); env != nullptr && *env != '\0')
-    return juce::File(juce::String(env));
-  return bundled_texture();
+juce::File bundled_texture(const juce::String& name) {
+  return bundle_resources().getChildFile("textures").getChildFile(name + ".wav");
 }
 
 juce::File model_dir() {
   if (const char* env = std::getenv("STAR_MODEL_DIR"); env != nullptr && *env != '\0')
     return juce::File(juce::String(env));
-  return bundled_model_dir();
+  return bundle_resources().getChildFile("model");
+}
+
+juce::File env_texture() {
+  if (const char* env = std::getenv("STAR_TEXTURE"); env != nullptr && *env != '\0')
+    return juce::File(juce::String(env));
+  return {};
 }
 
 float db_to_gain(float db) { return std::pow(10.0f, db / 20.0f); }
 
+// A WAV file as mono (the channels' mean) at `rate` (resampled as star_plugin.audio.resample
+// does when the file has another rate); throws std::runtime_error naming the file.
+std::vector<float> read_mono(const juce::File& file, int rate) {
+  const wav::Audio audio = wav::read(file.getFullPathName().toStdString());
+  if (audio.frames() == 0)
+    throw std::runtime_error("'" + file.getFileName().toStdString() + "' has no samples");
+  std::vector<float> mono(audio.frames(), 0.0f);
+  for (size_t i = 0; i < audio.frames(); ++i) {
+    float sum = 0.0f;
+    for (const auto& channel : audio.channels) sum += channel[i];
+    mono[i] = sum / float(audio.channels.size());
+  }
+  return star::resample_mono(mono, audio.sample_rate, rate);
+}
+
 }  // namespace
 
-class StarProcessor : public juce::AudioProcessor {
- public:
-  StarProcessor()
-      : AudioProcessor(BusesProperties()
-                           .withInput("Input", juce::AudioChannelSet::stereo(), true)
-                           .withOutput("Output", juce::AudioChannelSet::stereo(), true)),
-        parameters_(*this, nullptr, "STAR", layout()) {
-    structure_ = parameters_.getRawParameterValue("structure_amount");
-    texture_ = parameters_.getRawParameterValue("texture_amount");
-    temperature_ = parameters_.getRawParameterValue("temperature");
-    mix_ = parameters_.getRawParameterValue("mix");
-    gain_db_ = parameters_.getRawParameterValue("output_gain");
-    // Load once now so the host sees the latency before prepareToPlay.
-    load_engine(2, star::kMaxBlock);
+// ------------------------------------------------------------------------------ set-up
+juce::StringArray StarProcessor::texture_choices() {
+  juce::StringArray names;
+  for (const auto& file : bundle_resources().getChildFile("textures")
+                              .findChildFiles(juce::File::findFiles, false, "*.wav"))
+    names.add(file.getFileNameWithoutExtension());
+  names.sort(true);
+  names.insert(0, kTextureOff);
+  names.add(kTextureFile);
+  return names;
+}
+
+juce::AudioProcessorValueTreeState::ParameterLayout StarProcessor::layout() {
+  using juce::AudioParameterFloat;
+  using juce::NormalisableRange;
+  using juce::ParameterID;
+  auto decimals = [](int places, const char* label) {
+    return juce::AudioParameterFloatAttributes()
+        .withLabel(label)
+        .withStringFromValueFunction([places](float v, int) { return juce::String(v, places); })
+        .withValueFromStringFunction([](const juce::String& t) { return t.getFloatValue(); });
+  };
+  juce::AudioProcessorValueTreeState::ParameterLayout l;
+  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"structure_amount", 1},
+                                              "Structure Amount",
+                                              NormalisableRange<float>(0.f, 1.f), 0.f,
+                                              decimals(2, "")));
+  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"texture_amount", 1}, "Texture Amount",
+                                              NormalisableRange<float>(0.f, 1.f), 0.f,
+                                              decimals(2, "")));
+  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"temperature", 1}, "Temperature",
+                                              NormalisableRange<float>(0.f, 2.f), 0.f,
+                                              decimals(2, "")));
+  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"mix", 1}, "Mix",
+                                              NormalisableRange<float>(0.f, 1.f), 1.f,
+                                              decimals(2, "")));
+  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"output_gain", 1}, "Output Gain",
+                                              NormalisableRange<float>(-24.f, 24.f), 0.f,
+                                              decimals(1, "dB")));
+  // The texture: the file from $STAR_TEXTURE when set, else the bundled "texture" example.
+  const juce::StringArray choices = texture_choices();
+  int initial = choices.indexOf("texture");
+  if (env_texture() != juce::File()) initial = choices.indexOf(kTextureFile);
+  l.add(std::make_unique<juce::AudioParameterChoice>(ParameterID{"texture_source", 1},
+                                                     "Texture Source", choices,
+                                                     juce::jmax(0, initial)));
+  // Changes the latency, so it is not automatable: hosts apply it when they re-prepare.
+  l.add(std::make_unique<juce::AudioParameterBool>(
+      ParameterID{"worker_thread", 1}, "Worker Thread", false,
+      juce::AudioParameterBoolAttributes().withAutomatable(false)));
+  return l;
+}
+
+StarProcessor::StarProcessor()
+    : AudioProcessor(BusesProperties()
+                         .withInput("Input", juce::AudioChannelSet::stereo(), true)
+                         .withOutput("Output", juce::AudioChannelSet::stereo(), true)),
+      parameters_(*this, nullptr, "STAR", layout()),
+      user_texture_(env_texture()) {
+  structure_ = parameters_.getRawParameterValue("structure_amount");
+  texture_ = parameters_.getRawParameterValue("texture_amount");
+  temperature_ = parameters_.getRawParameterValue("temperature");
+  mix_ = parameters_.getRawParameterValue("mix");
+  gain_db_ = parameters_.getRawParameterValue("output_gain");
+  texture_source_ = parameters_.getRawParameterValue("texture_source");
+  worker_ = parameters_.getRawParameterValue("worker_thread");
+  parameters_.addParameterListener("texture_source", this);
+  parameters_.addParameterListener("worker_thread", this);
+  {
+    // Load once now, at the model's rate, so the host sees a latency before prepareToPlay.
+    std::lock_guard<std::mutex> lock(service_mutex_);
+    adopt_chain(build_chain(2, star::kMaxBlock, false, star::ResampledEngine::kModelRate));
+    service_pending();
   }
+  service_ = std::thread([this] { service_loop(); });
+}
 
-  static juce::AudioProcessorValueTreeState::ParameterLayout layout() {
-    using juce::AudioParameterFloat;
-    using juce::NormalisableRange;
-    using juce::ParameterID;
-    auto decimals = [](int places, const char* label) {
-      return juce::AudioParameterFloatAttributes()
-          .withLabel(label)
-          .withStringFromValueFunction([places](float v, int) { return juce::String(v, places); })
-          .withValueFromStringFunction([](const juce::String& t) { return t.getFloatValue(); });
-    };
-    juce::AudioProcessorValueTreeState::ParameterLayout l;
-    l.add(std::make_unique<AudioParameterFloat>(ParameterID{"structure_amount", 1},
-                                                "Structure Amount",
-                                                NormalisableRange<float>(0.f, 1.f), 0.f,
-                                                decimals(2, "")));
-    l.add(std::make_unique<AudioParameterFloat>(ParameterID{"texture_amount", 1},
-                                                "Texture Amount",
-                                                NormalisableRange<float>(0.f, 1.f), 0.f,
-                                                decimals(2, "")));
-    l.add(std::make_unique<AudioParameterFloat>(ParameterID{"temperature", 1}, "Temperature",
-                                                NormalisableRange<float>(0.f, 2.f), 0.f,
-                                                decimals(2, "")));
-    l.add(std::make_unique<AudioParameterFloat>(ParameterID{"mix", 1}, "Mix",
-                                                NormalisableRange<float>(0.f, 1.f), 1.f,
-                                                decimals(2, "")));
-    l.add(std::make_unique<AudioParameterFloat>(ParameterID{"output_gain", 1}, "Output Gain",
-                                                NormalisableRange<float>(-24.f, 24.f), 0.f,
-                                                decimals(1, "dB")));
-    return l;
+StarProcessor::~StarProcessor() {
+  {
+    std::lock_guard<std::mutex> lock(service_mutex_);
+    stop_service_ = true;
   }
+  service_wake_.notify_all();
+  if (service_.joinable()) service_.join();
+  parameters_.removeParameterListener("texture_source", this);
+  parameters_.removeParameterListener("worker_thread", this);
+}
 
-  // ---------------------------------------------------------------- AudioProcessor
-  const juce::String getName() const override { return "STAR"; }
-  bool acceptsMidi() const override { return false; }
-  bool producesMidi() const override { return false; }
-  double getTailLengthSeconds() const override {
-    return engine_ ? double(engine_->latency_samples()) / engine_->sample_rate() : 0.0;
+StarChain StarProcessor::build_chain(int channels, int max_block, bool worker,
+                                     int host_rate) const {
+  StarChain chain;
+  chain.channels = channels;
+  chain.max_block = max_block;
+  chain.worker = worker;
+  chain.host_rate = host_rate;
+  star::EngineConfig config;
+  config.channels = channels;
+  config.max_block = juce::jmax(512, max_block);  // fewer, larger graph runs per host block
+  config.threads = 1;
+  auto host = std::make_unique<star::ResampledEngine>(
+      model_dir().getFullPathName().toStdString(), host_rate, config);
+  chain.engine = &host->engine();
+  chain.host_rate = host->sample_rate();  // host_rate may be kModelRate
+  chain.resampling = host->resampling();
+  if (worker) {
+    const int headroom = star::ThreadedEngine::default_headroom(
+        max_block, chain.engine->model().hop, host_rate, chain.engine->sample_rate());
+    auto threaded = std::make_unique<star::ThreadedEngine>(std::move(host), max_block,
+                                                           headroom);
+    chain.threaded = threaded.get();
+    chain.processor = std::move(threaded);
+  } else {
+    chain.processor = std::move(host);
   }
-  int getNumPrograms() override { return 1; }
-  int getCurrentProgram() override { return 0; }
-  void setCurrentProgram(int) override {}
-  const juce::String getProgramName(int) override { return "Default"; }
-  void changeProgramName(int, const juce::String&) override {}
+  return chain;
+}
 
-  bool isBusesLayoutSupported(const BusesLayout& layouts) const override {
-    const auto& out = layouts.getMainOutputChannelSet();
-    if (out != juce::AudioChannelSet::mono() && out != juce::AudioChannelSet::stereo())
-      return false;
-    return layouts.getMainInputChannelSet() == out;
+// Caller holds service_mutex_, and the audio thread cannot be in processBlock.
+void StarProcessor::adopt_chain(StarChain chain) {
+  chain_ = std::move(chain);
+  latency_ = chain_.processor->latency_samples();
+  setLatencySamples(latency_);
+  chunk_ = chain_.processor->max_block();  // longer host blocks are split
+  scratch_.setSize(chain_.channels, chunk_);
+  dry_.setSize(chain_.channels, juce::jmax(1, latency_));
+  const star::ModelInfo& model = chain_.engine->model();
+  model_status_ = "model '" + juce::String(model.name) + "' (" +
+                  juce::String(model.sample_rate) + " Hz), latency " + juce::String(latency_) +
+                  " samples (" + juce::String(1000.0 * latency_ / chain_.host_rate, 1) +
+                  " ms at " + juce::String(chain_.host_rate) + " Hz" +
+                  (chain_.resampling ? ", resampled with libsoxr)" : ")");
+  texture_loaded_generation_ = -1;  // the new engine has no texture yet
+}
+
+double StarProcessor::getTailLengthSeconds() const {
+  return chain_.processor ? double(latency_) / chain_.host_rate : 0.0;
+}
+
+bool StarProcessor::isBusesLayoutSupported(const BusesLayout& layouts) const {
+  const auto& out = layouts.getMainOutputChannelSet();
+  if (out != juce::AudioChannelSet::mono() && out != juce::AudioChannelSet::stereo())
+    return false;
+  return layouts.getMainInputChannelSet() == out;
+}
+
+void StarProcessor::prepareToPlay(double sample_rate, int block) {
+  const int channels = juce::jmax(1, getTotalNumOutputChannels());
+  const int max_block = juce::jlimit(1, star::kMaxBlock, block);
+  const bool worker = worker_->load() > 0.5f;
+  const long rate = std::lround(sample_rate);
+  std::lock_guard<std::mutex> lock(service_mutex_);
+  host_rate_ = sample_rate;
+  rate_ok_ = rate >= star::kMinHostRate && rate <= star::kMaxHostRate &&
+             double(rate) == sample_rate;
+  const int chain_rate = rate_ok_ ? int(rate) : chain_.host_rate;  // refused: pass-through
+  try {
+    // the worker's headroom follows the host block; the synchronous engine only needs room
+    if (!chain_.processor || chain_.channels != channels || chain_.worker != worker ||
+        chain_.host_rate != chain_rate ||
+        (worker ? chain_.max_block != max_block : chain_.max_block < max_block))
+      adopt_chain(build_chain(channels, max_block, worker, chain_rate));
+    rebuild_wanted_ = false;
+  } catch (const std::exception& e) {
+    model_status_ = juce::String("no model: ") + e.what();
+    rate_ok_ = false;
   }
+  prepared_ = true;
+  service_pending();
+  reset_streams();
+}
 
-  void prepareToPlay(double sample_rate, int block) override {
-    const int channels = juce::jmax(1, getTotalNumOutputChannels());
-    const int max_block = juce::jlimit(1, star::kMaxBlock, block);
-    if (!engine_ || engine_->channels() != channels || engine_->max_block() < max_block)
-      load_engine(channels, juce::jmax(max_block, 512));
-    rate_ok_ = engine_ && std::lround(sample_rate) == engine_->sample_rate();
-    if (engine_ && !rate_ok_)
-      status_ = "host rate " + juce::String(sample_rate) + " Hz: model '" +
-                juce::String(engine_->model().name) + "' runs at " +
-                juce::String(engine_->sample_rate()) +
-                " Hz only; passing audio through (set the session to the model's rate)";
-    else if (engine_)
-      status_ = "model '" + juce::String(engine_->model().name) + "', latency " +
-                juce::String(engine_->latency_samples()) + " samples";
-    reset_streams();
+void StarProcessor::reset() {
+  std::lock_guard<std::mutex> lock(service_mutex_);
+  service_pending();
+  reset_streams();
+}
+
+// ------------------------------------------------------------------------------ the service
+void StarProcessor::parameterChanged(const juce::String& id, float) {
+  // Any thread, the audio thread included: only flags and a wake-up.
+  if (id == "texture_source") texture_generation_.fetch_add(1);
+  if (id == "worker_thread") rebuild_wanted_ = true;
+  service_wake_.notify_one();
+}
+
+void StarProcessor::set_texture_file(const juce::File& file) {
+  {
+    std::lock_guard<std::mutex> lock(service_mutex_);
+    user_texture_ = file;
+    parameters_.state.setProperty("texture_file", file.getFullPathName(), nullptr);
   }
+  auto* choice = parameters_.getParameter("texture_source");
+  const int index = texture_choices().indexOf(kTextureFile);
+  choice->setValueNotifyingHost(choice->convertTo0to1(float(index)));
+  texture_generation_.fetch_add(1);  // a new file under the same choice
+  service_wake_.notify_one();
+}
 
-  void releaseResources() override {}
+juce::File StarProcessor::texture_file() const {
+  std::lock_guard<std::mutex> lock(service_mutex_);
+  return user_texture_;
+}
 
-  void reset() override { reset_streams(); }
-
-  using AudioProcessor::processBlock;  // the double-precision overload stays JUCE's
-  void processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuffer&) override {
-    juce::ScopedNoDenormals no_denormals;
-    const int n = buffer.getNumSamples();
-    const int channels = juce::jmin(buffer.getNumChannels(), star::kMaxChannels);
-    if (n == 0) return;
-    if (!engine_ || engine_->channels() != channels || scratch_.getNumSamples() == 0) {
-      buffer.clear();  // unprepared or an unexpected layout: silence, never garbage
-      return;
+// Realtime: textures load here, on the service thread (the engine takes them by pointer
+// swap). A Worker Thread change needs a rebuild, which only prepareToPlay/reset/offline
+// callbacks may do: the new latency is announced so the host re-prepares.
+void StarProcessor::service_loop() {
+  std::unique_lock<std::mutex> lock(service_mutex_);
+  while (!stop_service_) {
+    service_wake_.wait_for(lock, std::chrono::milliseconds(50));
+    if (stop_service_ || isNonRealtime()) continue;  // offline: the callback does it inline
+    if (texture_generation_.load() != texture_loaded_generation_ && chain_.engine != nullptr) {
+      const int generation = texture_generation_.load();
+      load_texture(juce::roundToInt(texture_source_->load()));
+      texture_loaded_generation_ = generation;
     }
-    for (int done = 0; done < n;) {
-      const int m = juce::jmin(n - done, chunk_);
-      float* io[star::kMaxChannels];
-      for (int c = 0; c < channels; ++c) io[c] = buffer.getWritePointer(c, done);
-      run_chunk(io, channels, m);
-      done += m;
-    }
-  }
-
-  // ---------------------------------------------------------------- state and editor
-  bool hasEditor() const override { return true; }
-  juce::AudioProcessorEditor* createEditor() override {
-    return new juce::GenericAudioProcessorEditor(*this);
-  }
-  void getStateInformation(juce::MemoryBlock& data) override {
-    if (auto xml = parameters_.copyState().createXml()) copyXmlToBinary(*xml, data);
-  }
-  void setStateInformation(const void* data, int size) override {
-    if (auto xml = getXmlFromBinary(data, size))
-      if (xml->hasTagName(parameters_.state.getType()))
-        parameters_.replaceState(juce::ValueTree::fromXml(*xml));
-  }
-
-  juce::String status() const { return status_ + "; " + texture_status_; }
-
- private:
-  void load_engine(int channels, int max_block) {
-    const juce::File dir = model_dir();
-    try {
-      star::EngineConfig config;
-      config.channels = channels;
-      config.max_block = max_block;
-      config.threads = 1;
-      engine_ = std::make_unique<star::Engine>(dir.getFullPathName().toStdString(), config);
-      latency_ = engine_->latency_samples();
-      setLatencySamples(latency_);
-      chunk_ = max_block;
-      scratch_.setSize(channels, chunk_);
-      dry_.setSize(channels, juce::jmax(1, latency_));
-      status_ = "model '" + juce::String(engine_->model().name) + "' loaded";
-      load_texture();
-    } catch (const std::exception& e) {
-      engine_.reset();
-      scratch_.setSize(0, 0);
-      status_ = juce::String("no model: ") + e.what();
-      DBG(status_);
-    }
-  }
-
-  // The texture source: a WAV file (native/cli/wav.h), averaged to mono, encoded by the export's
-  // offline encoder graph. Runs where the engine is built (constructor, prepareToPlay).
-  void load_texture() {
-    texture_status_ = "no texture source";
-    const juce::File file = texture_file();
-    if (file == juce::File() || !engine_) return;
-    wav::Audio audio;
-    try {
-      audio = wav::read(file.getFullPathName().toStdString());
-    } catch (const std::exception& e) {
-      texture_status_ = juce::String("texture: ") + e.what();
-      return;
-    }
-    if (audio.sample_rate != engine_->sample_rate()) {
-      texture_status_ = "texture '" + file.getFileName() + "' is " +
-                        juce::String(audio.sample_rate) + " Hz; the model runs at " +
-                        juce::String(engine_->sample_rate()) + " Hz";
-      return;
-    }
-    const int n = int(audio.frames());
-    std::vector<float> mono(size_t(juce::jmax(1, n)), 0.0f);
-    for (int i = 0; i < n; ++i) {
-      float sum = 0.0f;
-      for (const auto& channel : audio.channels) sum += channel[size_t(i)];
-      mono[size_t(i)] = sum / float(audio.channels.size());
-    }
-    try {
-      int frames = 0;
-      std::vector<float> latent = engine_->encode_texture(mono.data(), n, &frames);
-      engine_->set_texture(latent, frames);
-      texture_status_ = "texture '" + file.getFileName() + "' (" + juce::String(frames) +
-                        " frames)";
-    } catch (const std::exception& e) {
-      texture_status_ = juce::String("texture: ") + e.what();
-    }
-  }
-
-  void push_morph() {
-    star::MorphTargets t;
-    t.structure_amount = structure_->load();
-    t.texture_amount = texture_->load();
-    t.temperature = temperature_->load();
-    engine_->set_morph(t);
-  }
-
-  void reset_streams() {
-    if (engine_) {
-      push_morph();  // the smoothed controls start at the current values
-      engine_->reset();
-    }
-    dry_.clear();
-    dry_pos_ = 0;
-    gains_[0] = target_wet();
-    gains_[1] = target_dry();
-  }
-
-  float target_wet() const { return mix_->load() * db_to_gain(gain_db_->load()); }
-  float target_dry() const { return (1.0f - mix_->load()) * db_to_gain(gain_db_->load()); }
-
-  void run_chunk(float* const* io, int channels, int m) {
-    // 1. the dry signal, delayed by the latency, into scratch (and the input kept in dry_)
-    for (int c = 0; c < channels; ++c) {
-      float* ring = dry_.getWritePointer(c);
-      float* delayed = scratch_.getWritePointer(c);
-      int pos = dry_pos_;
-      for (int i = 0; i < m; ++i) {
-        if (latency_ == 0) {
-          delayed[i] = io[c][i];
-          continue;
-        }
-        delayed[i] = ring[pos];
-        ring[pos] = io[c][i];
-        if (++pos == latency_) pos = 0;
+    if (rebuild_wanted_.load() && chain_.engine != nullptr) {
+      rebuild_wanted_ = false;
+      const bool worker = worker_->load() > 0.5f;
+      if (worker != chain_.worker) {
+        const int hop = chain_.engine->model().hop, rate = chain_.engine->sample_rate();
+        const int inner = chain_.threaded ? chain_.threaded->inner().latency_samples() : latency_;
+        setLatencySamples(worker ? inner + star::ThreadedEngine::default_headroom(
+                                               chain_.max_block, hop, chain_.host_rate, rate)
+                                 : inner);
       }
     }
-    if (latency_ > 0) dry_pos_ = (dry_pos_ + m) % latency_;
-    // 2. wet in place (or the delayed dry when the rate is refused)
-    if (rate_ok_) {
-      push_morph();  // targets only: the engine glides there frame by frame
-      engine_->process(io, io, m);
-    } else {
-      for (int c = 0; c < channels; ++c) std::copy(scratch_.getReadPointer(c),
-                                                    scratch_.getReadPointer(c) + m, io[c]);
-    }
-    // 3. mix and gain, ramped over the chunk when they changed
-    const float wet = rate_ok_ ? target_wet() : db_to_gain(gain_db_->load());
-    const float dry = rate_ok_ ? target_dry() : 0.0f;
-    const float w0 = gains_[0], d0 = gains_[1];
-    const bool steady = wet == w0 && dry == d0;
-    if (steady && wet == 1.0f && dry == 0.0f) return;
-    for (int c = 0; c < channels; ++c) {
-      float* y = io[c];
-      const float* delayed = scratch_.getReadPointer(c);
-      for (int i = 0; i < m; ++i) {
-        float t = steady ? 1.0f : float(i + 1) / float(m);
-        float gw = w0 + (wet - w0) * t, gd = d0 + (dry - d0) * t;
-        y[i] = gw * y[i] + gd * delayed[i];
+  }
+}
+
+// Caller holds service_mutex_; never on the realtime audio thread.
+void StarProcessor::service_pending() {
+  if (chain_.engine == nullptr) return;
+  if (rebuild_wanted_.exchange(false)) {
+    const bool worker = worker_->load() > 0.5f;
+    if (worker != chain_.worker) {
+      try {
+        adopt_chain(build_chain(chain_.channels, chain_.max_block, worker, chain_.host_rate));
+        reset_streams();
+      } catch (const std::exception& e) {
+        model_status_ = juce::String("worker thread: ") + e.what();
       }
     }
-    gains_[0] = wet;
-    gains_[1] = dry;
   }
+  const int generation = texture_generation_.load();
+  if (generation != texture_loaded_generation_) {
+    load_texture(juce::roundToInt(texture_source_->load()));
+    texture_loaded_generation_ = generation;
+  }
+}
 
-  juce::AudioProcessorValueTreeState parameters_;
-  std::atomic<float>* structure_ = nullptr;
-  std::atomic<float>* texture_ = nullptr;
-  std::atomic<float>* temperature_ = nullptr;
-  std::atomic<float>* mix_ = nullptr;
-  std::atomic<float>* gain_db_ = nullptr;
-  std::unique_ptr<star::Engine> engine_;
-  juce::AudioBuffer<float> scratch_, dry_;
-  int dry_pos_ = 0, latency_ = 0, chunk_ = star::kMaxBlock;
-  bool rate_ok_ = false;
-  float gains_[2] = {1.0f, 0.0f};
-  juce::String status_, texture_status_;
+// Caller holds service_mutex_. Encodes and hands over; the engine switches at its next frame.
+void StarProcessor::load_texture(int choice) {
+  const juce::StringArray choices = texture_choices();
+  const juce::String name = choices[juce::jlimit(0, choices.size() - 1, choice)];
+  if (name == kTextureOff) {
+    chain_.engine->clear_texture();
+    texture_status_ = "texture: off";
+    return;
+  }
+  const juce::File file = name == kTextureFile ? user_texture_ : bundled_texture(name);
+  if (file == juce::File()) {
+    chain_.engine->clear_texture();
+    texture_status_ = "texture: no file chosen (Load texture...)";
+    return;
+  }
+  try {
+    std::vector<float> mono = read_mono(file, chain_.engine->sample_rate());
+    int frames = 0;
+    std::vector<float> latent = chain_.engine->encode_texture(mono.data(), int(mono.size()),
+                                                              &frames);
+    chain_.engine->set_texture(latent, frames);
+    chain_.engine->release_retired_texture();
+    texture_status_ = "texture: '" + file.getFileName() + "' (" + juce::String(frames) +
+                      " frames)";
+  } catch (const std::exception& e) {
+    chain_.engine->clear_texture();
+    texture_status_ = juce::String("texture: ") + e.what();
+  }
+}
 
-  JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(StarProcessor)
-};
+juce::StringArray StarProcessor::status() const {
+  std::lock_guard<std::mutex> lock(service_mutex_);
+  juce::StringArray lines;
+  lines.add(model_status_);
+  if (prepared_ && !rate_ok_)
+    lines.add("host rate " + juce::String(host_rate_, 1) + " Hz is outside " +
+              juce::String(star::kMinHostRate) + ".." + juce::String(star::kMaxHostRate) +
+              " Hz: passing audio through (delayed by the latency).");
+  lines.add(texture_status_);
+  if (chain_.threaded != nullptr)
+    lines.add("worker thread: on, " + juce::String(chain_.threaded->headroom()) +
+              " samples of headroom, " + juce::String((juce::int64)chain_.threaded->misses()) +
+              " late blocks");
+  else
+    lines.add("worker thread: off (the model runs in the host's audio callback)");
+  return lines;
+}
+
+// ------------------------------------------------------------------------------ audio
+void StarProcessor::push_morph() {
+  star::MorphTargets t;
+  t.structure_amount = structure_->load();
+  t.texture_amount = texture_->load();
+  t.temperature = temperature_->load();
+  chain_.engine->set_morph(t);
+}
+
+void StarProcessor::reset_streams() {
+  if (chain_.processor) {
+    push_morph();  // the smoothed controls start at the current values
+    chain_.processor->reset();
+  }
+  dry_.clear();
+  dry_pos_ = 0;
+  gains_[0] = target_wet();
+  gains_[1] = target_dry();
+}
+
+float StarProcessor::target_wet() const { return mix_->load() * db_to_gain(gain_db_->load()); }
+float StarProcessor::target_dry() const {
+  return (1.0f - mix_->load()) * db_to_gain(gain_db_->load());
+}
+
+void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuffer&) {
+  juce::ScopedNoDenormals no_denormals;
+  const int n = buffer.getNumSamples();
+  const int channels = juce::jmin(buffer.getNumChannels(), star::kMaxChannels);
+  if (n == 0) return;
+  if (isNonRealtime() && (rebuild_wanted_.load() ||
+                          texture_generation_.load() != texture_loaded_generation_)) {
+    // Offline rendering may block: apply what the parameters ask for before this block.
+    std::lock_guard<std::mutex> lock(service_mutex_);
+    service_pending();
+  }
+  if (!chain_.processor || chain_.channels != channels || scratch_.getNumSamples() == 0) {
+    buffer.clear();  // unprepared or an unexpected layout: silence, never garbage
+    return;
+  }
+  if (chain_.threaded != nullptr) chain_.threaded->set_wait_for_worker(isNonRealtime());
+  for (int done = 0; done < n;) {
+    const int m = juce::jmin(n - done, chunk_);
+    float* io[star::kMaxChannels];
+    for (int c = 0; c < channels; ++c) io[c] = buffer.getWritePointer(c, done);
+    run_chunk(io, channels, m);
+    done += m;
+  }
+}
+
+void StarProcessor::run_chunk(float* const* io, int channels, int m) {
+  // 1. the dry signal, delayed by the latency, into scratch (and the input kept in dry_)
+  for (int c = 0; c < channels; ++c) {
+    float* ring = dry_.getWritePointer(c);
+    float* delayed = scratch_.getWritePointer(c);
+    int pos = dry_pos_;
+    for (int i = 0; i < m; ++i) {
+      if (latency_ == 0) {
+        delayed[i] = io[c][i];
+        continue;
+      }
+      delayed[i] = ring[pos];
+      ring[pos] = io[c][i];
+      if (++pos == latency_) pos = 0;
+    }
+  }
+  if (latency_ > 0) dry_pos_ = (dry_pos_ + m) % latency_;
+  // 2. wet in place (or the delayed dry when the rate is refused)
+  if (rate_ok_) {
+    push_morph();  // targets only: the engine glides there frame by frame
+    chain_.processor->process(io, io, m);
+  } else {
+    for (int c = 0; c < channels; ++c)
+      std::copy(scratch_.getReadPointer(c), scratch_.getReadPointer(c) + m, io[c]);
+  }
+  // 3. mix and gain, ramped over the chunk when they changed
+  const float wet = rate_ok_ ? target_wet() : db_to_gain(gain_db_->load());
+  const float dry = rate_ok_ ? target_dry() : 0.0f;
+  const float w0 = gains_[0], d0 = gains_[1];
+  const bool steady = wet == w0 && dry == d0;
+  if (steady && wet == 1.0f && dry == 0.0f) return;
+  for (int c = 0; c < channels; ++c) {
+    float* y = io[c];
+    const float* delayed = scratch_.getReadPointer(c);
+    for (int i = 0; i < m; ++i) {
+      float t = steady ? 1.0f : float(i + 1) / float(m);
+      float gw = w0 + (wet - w0) * t, gd = d0 + (dry - d0) * t;
+      y[i] = gw * y[i] + gd * delayed[i];
+    }
+  }
+  gains_[0] = wet;
+  gains_[1] = dry;
+}
+
+// ------------------------------------------------------------------------------ state, editor
+juce::AudioProcessorEditor* StarProcessor::createEditor() { return new StarEditor(*this); }
+
+void StarProcessor::getStateInformation(juce::MemoryBlock& data) {
+  if (auto xml = parameters_.copyState().createXml()) copyXmlToBinary(*xml, data);
+}
+
+void StarProcessor::setStateInformation(const void* data, int size) {
+  if (auto xml = getXmlFromBinary(data, size)) {
+    if (xml->hasTagName(parameters_.state.getType())) {
+      parameters_.replaceState(juce::ValueTree::fromXml(*xml));
+      const juce::String path = parameters_.state.getProperty("texture_file").toString();
+      if (path.isNotEmpty()) {
+        std::lock_guard<std::mutex> lock(service_mutex_);
+        user_texture_ = juce::File(path);
+      }
+      texture_generation_.fetch_add(1);
+      rebuild_wanted_ = true;
+      service_wake_.notify_one();
+    }
+  }
+}
 
 juce::AudioProcessor* JUCE_CALLTYPE createPluginFilter() { return new StarProcessor(); }
