@@ -524,3 +524,63 @@ def test_vst3_at_other_host_rates_equals_the_python_engine(vst3, exports, monkey
                           for i in range(0, padded.shape[1], 512)], axis=-1)[:, latency:]
     y = plugin.process(x, rate, buffer_size=512, reset=True)
     assert np.abs(y - ref).max() <= TOLERANCE
+
+
+def test_cli_worker_thread_bounce_equals_the_synchronous_stream(native, exports, tmp_path):
+    """--worker-thread (star::ThreadedEngine) as a bounce: the main thread waits for the worker,
+    so the raw stream is the synchronous one delayed by the headroom (largest block + one hop),
+    to float rounding, with uneven blocks including 1-sample blocks; the main ("audio") thread
+    allocates nothing in any block, and the summary reports the grown latency."""
+    d = exports["harmonic"]
+    manifest = json.loads((d / "manifest.json").read_text())["model"]
+    x = _signal(2, 16000, seed=41)
+    blocks = UNEVEN
+    sync, s_sync = _native_stream(native, d, x, tmp_path, blocks)
+    threaded, s_thr = _native_stream(native, d, x, tmp_path, blocks, "--worker-thread")
+    headroom = max(blocks) + manifest["hop"]
+    assert s_thr["worker_thread"] and s_thr["headroom"] == headroom
+    assert s_thr["latency_samples"] == s_sync["latency_samples"] + headroom
+    assert s_thr["misses"] == 0 and s_thr["allocations_per_graph_block"] == 0
+    assert s_sync["allocations_per_graph_block"] > 0  # ONNX Runtime's Run, on the caller
+    # the worker groups the blocks differently, so ONNX Runtime rounds a little differently
+    assert np.abs(threaded[:, headroom:] - sync[:, :-headroom]).max() <= 1e-5
+    assert not threaded[:, :headroom].any()
+
+
+def test_cli_worker_thread_in_real_time_never_drifts(native, exports, tmp_path):
+    """--worker-thread --realtime: blocks arrive at an audio callback's pace and the main thread
+    never waits. Whatever the machine's load, every sample is either the synchronous stream's
+    sample at the same delay or silence in a counted late block: the output never drifts."""
+    d = exports["harmonic"]
+    x = _signal(1, 2 * 16000, seed=42)
+    sync, _ = _native_stream(native, d, x, tmp_path, [256])
+    live, summary = _native_stream(native, d, x, tmp_path, [256], "--worker-thread", "--realtime")
+    headroom = summary["headroom"]
+    expected = np.concatenate([np.zeros((1, headroom), np.float32), sync[:, :-headroom]], -1)
+    heard = live != 0
+    assert heard.mean() > 0.5  # most of it arrived in time
+    assert np.abs(live[heard] - expected[heard]).max() <= 1e-5
+    assert (summary["misses"] > 0) == bool(((expected != 0) & ~heard).any())
+    assert summary["allocations_per_graph_block"] == 0
+
+
+def test_engine_bench_has_native_rows_at_any_rate_in_both_modes(native, exports, monkeypatch):
+    """`star bench engine --backends native`: the C++ engine at the model's rate and at 48 kHz
+    (resampled), synchronous and with the worker thread (paced like an audio callback)."""
+    from star_plugin.bench.engine_speed import format_engine_bench, run_engine_bench
+
+    monkeypatch.setenv("STAR_ENGINE_CLI", str(native.cli))
+    result = run_engine_bench(exports["harmonic"], rates=[16000, 48000], blocks=[256],
+                              seconds=0.3, backends=["native"], modes=["sync", "threaded"],
+                              progress=None)
+    rows = {(r["rate"], r["mode"]): r for r in result["rows"]}
+    assert set(rows) == {(16000, "sync"), (16000, "threaded"), (48000, "sync"),
+                         (48000, "threaded")} and result["skipped"] == []
+    for rate in (16000, 48000):
+        sync, threaded = rows[rate, "sync"], rows[rate, "threaded"]
+        assert sync["blocks"] == threaded["blocks"] == int(0.3 * rate) // 256
+        assert threaded["latency_samples"] > sync["latency_samples"]
+        assert 0 <= threaded["misses"] <= threaded["blocks"]
+        assert threaded["allocations_per_graph_block"] == 0  # the audio thread only copies
+    assert rows[48000, "sync"]["latency_samples"] != rows[16000, "sync"]["latency_samples"]
+    assert "| native | threaded | 48000 | 256 |" in format_engine_bench(result)

@@ -3,7 +3,7 @@
 //   star-engine-cli MODEL_DIR in.wav out.wav [--block N | --blocks N1,N2,...] [--threads N]
 //                   [--compensate] [--pcm16] [--texture T.wav] [--texture-mode loop|hold|mean]
 //                   [--structure-amount A] [--texture-amount A] [--temperature T]
-//                   [--block-times TIMES.txt]
+//                   [--block-times TIMES.txt] [--worker-thread [--realtime]]
 //   star-engine-cli MODEL_DIR --info [--rate HZ]
 //
 // The input WAV may be at any rate in 8000..384000 Hz: at the model's rate the engine runs
@@ -14,36 +14,47 @@
 //
 // The morph options act through the export's morph graph (star_plugin.morph's MorphParams,
 // seed 0): the texture file is encoded by the offline encoder graph (its channels averaged to
-// mono; it must be at the model's rate, whatever the input's rate).
+// mono and resampled to the model's rate like Python's texture_source when it has another).
+//
+// --worker-thread runs the model on a worker thread (star::ThreadedEngine, as the plugin's
+// Worker Thread option): the latency grows by the largest block plus one hop. As a bounce the
+// main thread waits for the worker (the output then equals the synchronous one, delayed).
+// --realtime paces the blocks like an audio callback (one block per block duration) and, with
+// --worker-thread, never waits: late blocks become silence ("misses" in the summary).
 //
 // The output has the input's length. Without --compensate it is the raw stream (the input
 // delayed by latency_samples, exactly what a plugin host hears); with --compensate the engine is
 // flushed with latency_samples of silence and the delay is removed. --blocks cycles through the
 // given block sizes (uneven host buffers). A JSON summary (latency, per-block timing) goes to
 // stdout; errors are one line on stderr with exit status 1 (2 for usage errors). Allocations
-// are counted per block; at a non-model rate there is no idle/graph split (every block counts
-// as a graph block, "allocations_in_idle_blocks" is null).
+// on the calling (audio) thread are counted per block; at a non-model rate or with the worker
+// thread there is no idle/graph split (every block counts as a graph block,
+// "allocations_in_idle_blocks" is null).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "star_engine.h"
 #include "star_resample.h"
+#include "star_threaded.h"
 #include "wav.h"
 
 // Every operator new in the process (the engine's and ONNX Runtime's, which binds to this one)
-// is counted, so the summary can say how many allocations one block costs.
-static std::atomic<unsigned long long> g_allocations{0};
+// is counted per thread, so the summary can say how many allocations one block costs the
+// thread that called process() (a worker thread's are its own).
+static thread_local unsigned long long t_allocations = 0;
 
 void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  ++t_allocations;
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
@@ -57,6 +68,7 @@ const char* kUsage =
     "                       [--threads N] [--compensate] [--pcm16] [--block-times T.txt]\n"
     "                       [--texture T.wav] [--texture-mode loop|hold|mean]\n"
     "                       [--structure-amount A] [--texture-amount A] [--temperature T]\n"
+    "                       [--worker-thread [--realtime]]\n"
     "       star-engine-cli MODEL_DIR --info [--rate HZ]\n";
 
 [[noreturn]] void usage(const std::string& why) {
@@ -138,7 +150,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> positional;
   std::vector<int> blocks{512};
   int threads = 1, rate = 0;
-  bool compensate = false, pcm16 = false, info = false;
+  bool compensate = false, pcm16 = false, info = false, worker = false, realtime = false;
   star::MorphTargets morph;
   std::string texture_path, block_times_path;
   star::SourceMode texture_mode = star::SourceMode::Loop;
@@ -185,6 +197,10 @@ int main(int argc, char** argv) {
       compensate = true;
     } else if (a == "--pcm16") {
       pcm16 = true;
+    } else if (a == "--worker-thread") {
+      worker = true;
+    } else if (a == "--realtime") {
+      realtime = true;
     } else if (a == "--info") {
       info = true;
     } else if (a == "-h" || a == "--help") {
@@ -200,6 +216,10 @@ int main(int argc, char** argv) {
     usage(info ? "--info takes MODEL_DIR only" : "expected MODEL_DIR IN.wav OUT.wav");
   if (rate != 0 && !info)
     usage("--rate goes with --info (a file is processed at its own rate)");
+  const int largest = *std::max_element(blocks.begin(), blocks.end());
+  if (worker && largest > star::kMaxBlock)
+    usage("--worker-thread takes blocks of at most " + std::to_string(star::kMaxBlock) +
+          " samples, got " + std::to_string(largest));
 
   try {
     if (info) {
@@ -219,35 +239,41 @@ int main(int argc, char** argv) {
     star::EngineConfig config;
     config.channels = channels;
     config.threads = threads;
-    config.max_block = std::min(star::kMaxBlock, *std::max_element(blocks.begin(), blocks.end()));
+    config.max_block = std::min(star::kMaxBlock, largest);
     if (audio.sample_rate < star::kMinHostRate || audio.sample_rate > star::kMaxHostRate)
       throw std::runtime_error("'" + positional[1] + "' is " + std::to_string(audio.sample_rate) +
                                " Hz; the engine takes " + std::to_string(star::kMinHostRate) +
                                ".." + std::to_string(star::kMaxHostRate) + " Hz");
     // the file's rate is the host rate: a pass-through to star::Engine at the model's rate
-    star::ResampledEngine host(positional[0], audio.sample_rate, config);
+    auto resampled = std::make_unique<star::ResampledEngine>(positional[0], audio.sample_rate,
+                                                             config);
+    star::ResampledEngine& host = *resampled;
     star::Engine& engine = host.engine();
+    // what the blocks go through: the engine, or the worker-thread wrapper around it
+    std::unique_ptr<star::BlockProcessor> chain = std::move(resampled);
+    star::ThreadedEngine* threaded = nullptr;
+    if (worker) {
+      const int headroom = star::ThreadedEngine::default_headroom(
+          largest, engine.model().hop, host.sample_rate(), engine.sample_rate());
+      auto wrapper = std::make_unique<star::ThreadedEngine>(std::move(chain), largest, headroom);
+      threaded = wrapper.get();
+      threaded->set_wait_for_worker(!realtime);
+      chain = std::move(wrapper);
+    }
     engine.set_morph(morph);
     if (!texture_path.empty()) {
       wav::Audio tex = wav::read(texture_path);
-      if (tex.sample_rate != engine.sample_rate())
-        throw std::runtime_error("texture '" + texture_path + "' is " +
-                                 std::to_string(tex.sample_rate) + " Hz but the model runs at " +
-                                 std::to_string(engine.sample_rate()) + " Hz");
-      std::vector<float> mono(tex.frames(), 0.f);
-      for (size_t i = 0; i < mono.size(); ++i) {
-        float sum = 0.f;
-        for (const auto& ch : tex.channels) sum += ch[i];
-        mono[i] = sum / float(tex.channels.size());
-      }
+      if (tex.frames() == 0) throw std::runtime_error("texture '" + texture_path + "' is empty");
+      std::vector<float> mono = star::resample_mono(wav::mono(tex), tex.sample_rate,
+                                                    engine.sample_rate());
       int texture_frames = 0;
       std::vector<float> latent = engine.encode_texture(mono.data(), int(mono.size()),
                                                         &texture_frames);
       engine.set_texture(latent, texture_frames, texture_mode);
     }
-    host.reset();  // the smoothed controls start at their targets
+    chain->reset();  // the smoothed controls start at their targets
     const size_t frames = audio.frames();
-    const size_t latency = compensate ? size_t(host.latency_samples()) : 0;
+    const size_t latency = compensate ? size_t(chain->latency_samples()) : 0;
     const size_t total = frames + latency;
     std::vector<std::vector<float>> in(size_t(channels), std::vector<float>(total, 0.f));
     std::vector<std::vector<float>> out(size_t(channels), std::vector<float>(total, 0.f));
@@ -261,19 +287,24 @@ int main(int argc, char** argv) {
     unsigned long long allocations = 0, hop_blocks = 0, idle_allocations = 0;
     times.reserve(total / size_t(*std::min_element(blocks.begin(), blocks.end())) + 1);
     size_t done = 0, k = 0;
+    auto next_call = std::chrono::steady_clock::now();
     while (done < total) {
       int n = int(std::min<size_t>(size_t(blocks[k++ % blocks.size()]), total - done));
       for (int c = 0; c < channels; ++c) {
         ip[size_t(c)] = in[size_t(c)].data() + done;
         op[size_t(c)] = out[size_t(c)].data() + done;
       }
-      const unsigned long long before = g_allocations.load(std::memory_order_relaxed);
+      if (realtime) {  // an audio callback's pace: one block per block duration
+        std::this_thread::sleep_until(next_call);
+        next_call += std::chrono::nanoseconds(int64_t(1e9 * n / host.sample_rate()));
+      }
+      const unsigned long long before = t_allocations;
       auto t0 = std::chrono::steady_clock::now();
-      host.process(ip.data(), op.data(), n);
+      chain->process(ip.data(), op.data(), n);
       auto t1 = std::chrono::steady_clock::now();
-      const unsigned long long used = g_allocations.load(std::memory_order_relaxed) - before;
+      const unsigned long long used = t_allocations - before;
       // a block that completes no hop runs no graph: it must not allocate at all
-      if (!host.resampling() &&
+      if (!host.resampling() && threaded == nullptr &&
           (done % size_t(engine.model().hop)) + size_t(n) < size_t(engine.model().hop)) {
         idle_allocations += used;
       } else {
@@ -306,7 +337,8 @@ int main(int argc, char** argv) {
       return sorted.empty() ? 0.0 : sorted[std::min(sorted.size() - 1, size_t(q * sorted.size()))];
     };
     double seconds = double(total) / host.sample_rate();
-    const std::string idle = host.resampling() ? "null" : std::to_string(idle_allocations);
+    const std::string idle = host.resampling() || threaded != nullptr
+                                 ? "null" : std::to_string(idle_allocations);
     std::printf("{\"latency_samples\": %d, \"sample_rate\": %d, \"channels\": %d, "
                 "\"frames\": %zu, \"blocks\": %zu, \"compensated\": %s, "
                 "\"block_ms_mean\": %.5f, \"block_ms_median\": %.5f, \"block_ms_p99\": %.5f, "
@@ -314,8 +346,10 @@ int main(int argc, char** argv) {
                 "\"allocations_per_graph_block\": %.1f, \"allocations_in_idle_blocks\": %s, "
                 "\"morph\": %s, \"texture_frames\": %d, \"threads\": %d, "
                 "\"peak_rss_mb\": %.1f, \"model_rate\": %d, \"underruns\": %llu, "
+                "\"worker_thread\": %s, \"realtime\": %s, \"headroom\": %d, "
+                "\"misses\": %llu, \"overruns\": %llu, "
                 "\"onnxruntime\": %s}\n",
-                host.latency_samples(), host.sample_rate(), channels, frames, times.size(),
+                chain->latency_samples(), host.sample_rate(), channels, frames, times.size(),
                 compensate ? "true" : "false", times.empty() ? 0.0 : sum / times.size(),
                 pct(0.5), pct(0.99), sorted.empty() ? 0.0 : sorted.back(),
                 seconds > 0 ? sum / 1000.0 / seconds : 0.0,
@@ -324,6 +358,10 @@ int main(int argc, char** argv) {
                 engine.has_morph() ? "true" : "false", engine.texture_frames(), threads,
                 peak_rss_mb(), engine.sample_rate(),
                 static_cast<unsigned long long>(host.underruns()),
+                threaded ? "true" : "false", realtime ? "true" : "false",
+                threaded ? threaded->headroom() : 0,
+                static_cast<unsigned long long>(threaded ? threaded->misses() : 0),
+                static_cast<unsigned long long>(threaded ? threaded->overruns() : 0),
                 json_string(star::Engine::runtime_version()).c_str());
     return 0;
   } catch (const std::exception& e) {

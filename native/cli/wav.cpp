@@ -141,4 +141,14 @@ void write(const std::string& path, const Audio& audio, Format format) {
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(path, "cannot rename the written file");
 }
 
+std::vector<float> mono(const Audio& audio) {
+  std::vector<float> out(audio.frames(), 0.0f);
+  for (size_t i = 0; i < out.size(); ++i) {
+    float sum = 0.0f;
+    for (const auto& channel : audio.channels) sum += channel[i];
+    out[i] = sum / float(audio.channels.size());
+  }
+  return out;
+}
+
 }  // namespace wav

@@ -20,4 +20,7 @@ enum class Format { Float32, Int16 };
 Audio read(const std::string& path);
 void write(const std::string& path, const Audio& audio, Format format = Format::Float32);
 
+// The channels' mean (the texture sources are mono).
+std::vector<float> mono(const Audio& audio);
+
 }  // namespace wav

@@ -78,13 +78,7 @@ std::vector<float> read_mono(const juce::File& file, int rate) {
   const wav::Audio audio = wav::read(file.getFullPathName().toStdString());
   if (audio.frames() == 0)
     throw std::runtime_error("'" + file.getFileName().toStdString() + "' has no samples");
-  std::vector<float> mono(audio.frames(), 0.0f);
-  for (size_t i = 0; i < audio.frames(); ++i) {
-    float sum = 0.0f;
-    for (const auto& channel : audio.channels) sum += channel[i];
-    mono[i] = sum / float(audio.channels.size());
-  }
-  return star::resample_mono(mono, audio.sample_rate, rate);
+  return star::resample_mono(wav::mono(audio), audio.sample_rate, rate);
 }
 
 }  // namespace
@@ -371,8 +365,11 @@ void StarProcessor::load_texture(int choice) {
 }
 
 juce::StringArray StarProcessor::status() const {
-  std::lock_guard<std::mutex> lock(service_mutex_);
-  juce::StringArray lines;
+  // The editor's timer asks on the message thread: never wait for a texture being encoded.
+  std::unique_lock<std::mutex> lock(service_mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return last_status_;
+  juce::StringArray& lines = last_status_;
+  lines.clear();
   lines.add(model_status_);
   if (prepared_ && !rate_ok_)
     lines.add("host rate " + juce::String(host_rate_, 1) + " Hz is outside " +

@@ -101,6 +101,7 @@ class StarProcessor : public juce::AudioProcessor,
   std::atomic<bool> rebuild_wanted_{false};
   juce::File user_texture_;
   juce::String model_status_, texture_status_;
+  mutable juce::StringArray last_status_;  // status() while the service thread is busy
 
   JUCE_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(StarProcessor)
 };

@@ -11,11 +11,14 @@ stereo audio goes through two ways of running the engine:
   so the worker runs at the speed a live stream asks of it; a miss is a block the worker had
   not finished in time (filled with silence, counted by the engine).
 
-* ``native`` backend (``sync`` only, the model's own rate only): ``star-engine-cli`` (the C++
-  engine of native/, docs/NATIVE.md; build it with ``star plugin build --no-vst3``) streams
-  the same audio, written to a WAV file, in the same blocks with 1 intra-op thread and writes
-  its per-block times, which are summarised here the same way. The export (its morph graph
-  included, as the plugin runs it) is the model's; RSS is the CLI process's own peak (VmHWM).
+* ``native`` backend: ``star-engine-cli`` (the C++ engine of native/, docs/NATIVE.md; build it
+  with ``star plugin build --no-vst3``) streams the same audio, written to a WAV file, in the
+  same blocks with 1 intra-op thread, at any host rate (libsoxr, as the Python engine), and
+  writes its per-block times, which are summarised here the same way. ``sync`` runs the model
+  on the calling thread; ``threaded`` is the plugin's Worker Thread option (``--worker-thread
+  --realtime``: paced like an audio callback, misses counted by the engine). The export (its
+  morph graph included, as the plugin runs it) is the model's; RSS is the CLI process's own
+  peak (VmHWM).
 
 Reported per row: block time median / p99 / max, p99 as a fraction of the block's duration,
 real-time factor (compute / audio time), deadline misses, and the process's resident memory
@@ -111,8 +114,9 @@ def _export_dir(model, scratch: Path) -> Path:
 
 
 def _native_row(cli: Path, directory: Path, audio: np.ndarray, rate: int, block: int,
-                scratch: Path) -> dict:
-    """One sync row of star-engine-cli: whole blocks of ``audio``, 1 thread."""
+                scratch: Path, mode: str = "sync") -> dict:
+    """One row of star-engine-cli: whole blocks of ``audio``, 1 thread; ``threaded``: the
+    worker thread, blocks paced in real time."""
     import os
     import subprocess
 
@@ -121,8 +125,9 @@ def _native_row(cli: Path, directory: Path, audio: np.ndarray, rate: int, block:
     usable = audio[:, :audio.shape[1] // block * block]
     src, dst, times_file = scratch / "in.wav", scratch / "out.wav", scratch / "times.txt"
     soundfile.write(src, usable.T, rate, subtype="FLOAT")
+    extra = ["--worker-thread", "--realtime"] if mode == "threaded" else []
     proc = subprocess.run([str(cli), str(directory), str(src), str(dst), "--block", str(block),
-                           "--threads", "1", "--block-times", str(times_file)],
+                           "--threads", "1", "--block-times", str(times_file), *extra],
                           capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     if proc.returncode != 0:
@@ -131,8 +136,9 @@ def _native_row(cli: Path, directory: Path, audio: np.ndarray, rate: int, block:
     times = [float(line.split()[1]) / 1e3 for line in times_file.read_text().splitlines()]
     period = block / rate
     stats = block_time_stats(times, period)
+    misses = summary["misses"] if mode == "threaded" else int(sum(t > period for t in times))
     return {**stats, "rtf": sum(times) / (len(times) * period),
-            "misses": int(sum(t > period for t in times)),
+            "misses": int(misses),
             "latency_samples": int(summary["latency_samples"]),
             "native_rss_mb": float(summary.get("peak_rss_mb", float("nan"))),
             "allocations_per_graph_block": summary.get("allocations_per_graph_block")}
@@ -156,8 +162,8 @@ def run_engine_bench(model="default", rates: Sequence[int] = DEFAULT_RATES,
     try:
         for backend in backends:
             if backend == "native":
-                _native_rows(model, rates, blocks, seconds, channels, seed, scratch, rows,
-                             skipped, progress)
+                _native_rows(model, rates, blocks, modes, seconds, channels, seed, scratch,
+                             rows, skipped, progress)
                 continue
             loaded[backend] = open_streaming_model(model, backend)  # one model (one export) each
             for rate in rates:
@@ -194,24 +200,19 @@ def run_engine_bench(model="default", rates: Sequence[int] = DEFAULT_RATES,
                             and r["rate"] == TARGET["rate"] and r["block"] == TARGET["block"]]}
 
 
-def _native_rows(model, rates, blocks, seconds, channels, seed, scratch, rows, skipped,
+def _native_rows(model, rates, blocks, modes, seconds, channels, seed, scratch, rows, skipped,
                  progress) -> None:
     cli = native_cli()
     if cli is None:
         skipped.append("native: star-engine-cli not built (star plugin build --no-vst3)")
         return
     directory = _export_dir(model, scratch)
-    model_rate = int(json.loads((directory / "manifest.json").read_text())["model"]["sample_rate"])
     for rate in rates:
-        if rate != model_rate:
-            skipped.append(f"native at {rate} Hz: the C++ engine runs at the model's rate "
-                           f"({model_rate} Hz) only")
-            continue
         audio = (np.random.default_rng(seed).standard_normal(
             (channels, int(seconds * rate))) * 0.1).astype(np.float32)
-        for block in blocks:
-            row = _native_row(cli, directory, audio, rate, block, scratch)
-            row.update(backend="native", mode="sync", rate=rate, block=block,
+        for block, mode in ((b, m) for b in blocks for m in modes):
+            row = _native_row(cli, directory, audio, rate, block, scratch, mode)
+            row.update(backend="native", mode=mode, rate=rate, block=block,
                        channels=channels, block_ms=1e3 * block / rate,
                        latency_ms=1e3 * row["latency_samples"] / rate,
                        rss_mb=row["native_rss_mb"])
@@ -254,8 +255,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--blocks", default=",".join(map(str, DEFAULT_BLOCKS)))
     parser.add_argument("--seconds", type=float, default=5.0, help="audio per row")
     parser.add_argument("--backends", default="onnx,torch,native",
-                        help="onnx, torch, native (star-engine-cli: sync mode at the model's "
-                             "rate; skipped with a note when not built)")
+                        help="onnx, torch, native (star-engine-cli, the C++ engine the VST3 "
+                             "runs; skipped with a note when not built)")
     parser.add_argument("--modes", default="sync,threaded")
     parser.add_argument("--channels", type=int, default=2)
     parser.add_argument("--json", help="also write the results to this JSON file")

@@ -1,0 +1,467 @@
+// star-clap-host: a minimal CLAP host that streams a WAV file through a .clap plugin.
+//
+//   star-clap-host PLUGIN.clap in.wav out.wav [--block N] [--param KEY=VALUE ...]
+//                  [--change FRAME:KEY=VALUE ...]
+//   star-clap-host PLUGIN.clap --info [--rate HZ] [--block N] [--param KEY=VALUE ...]
+//
+// It dlopens the plugin, calls clap_entry's init with the file's path, takes the plugin
+// factory, creates the first plugin, init()s it, sets the --param values through the params
+// extension's flush (before activation: they hold from the first sample, as if set in a
+// session), activates it at the file's rate with min 1 / max N frames, queries the latency
+// extension, start_processing, processes the file in N-frame blocks (planar float32 audio
+// ports; a --change is sent as a CLAP_EVENT_PARAM_VALUE in the block that starts at FRAME,
+// the block being split there), stop_processing, deactivates, destroys, deinits.
+// KEY is a parameter's CLAP id, its name or its module (DPF: the parameter's symbol, e.g.
+// "mix", "output_gain"), case-insensitive.
+//
+// Channels: the file's channels feed the plugin's first input port; a mono file feeds every
+// channel of a wider port (a mono track into a stereo plugin) and the output is folded back to
+// the file's channels by the mean. The output is the raw stream, as a DAW hears it before its
+// latency compensation: the input delayed by "latency_samples" (the caller compensates).
+//
+// The host provides the extensions plugins (DPF's wrapper in particular) ask for: latency
+// (changed), params (rescan, clear, request_flush), thread-check, log, audio-ports; requests
+// (restart, process, callback) are counted, and a requested callback runs on_main_thread.
+// Everything runs on this one thread; thread-check calls it the audio thread inside process().
+// --info activates at --rate (default 48000) without processing: the plugin's id, name,
+// parameters and latency at that rate. A JSON summary goes to stdout; errors are one line on stderr, exit status 1 (2: usage).
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "clap/entry.h"
+#include "clap/events.h"
+#include "clap/ext/audio-ports.h"
+#include "clap/ext/latency.h"
+#include "clap/ext/params.h"
+#include "clap/ext/thread-check.h"
+#include "clap/host.h"
+#include "clap/plugin-factory.h"
+#include "clap/plugin.h"
+#include "clap/process.h"
+#include "wav.h"
+
+namespace {
+
+// clap/ext/log.h is not among the headers DPF vendors; its ABI (CLAP 1.x) is this.
+const char kExtLog[] = "clap.log";
+struct HostLog {
+  void(CLAP_ABI* log)(const clap_host_t* host, int32_t severity, const char* message);
+};
+
+struct Usage : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// ------------------------------------------------------------------------------ the host
+struct HostState {
+  bool in_process = false;
+  int latency_changed = 0, restart_requests = 0, process_requests = 0, callback_requests = 0;
+  int rescans = 0, log_messages = 0;
+  bool callback_pending = false;
+};
+
+HostState g_state;
+
+const void* CLAP_ABI host_get_extension(const clap_host_t*, const char* id);
+void CLAP_ABI host_request_restart(const clap_host_t*) { ++g_state.restart_requests; }
+void CLAP_ABI host_request_process(const clap_host_t*) { ++g_state.process_requests; }
+void CLAP_ABI host_request_callback(const clap_host_t*) {
+  ++g_state.callback_requests;
+  g_state.callback_pending = true;
+}
+
+void CLAP_ABI latency_changed(const clap_host_t*) { ++g_state.latency_changed; }
+const clap_host_latency_t kHostLatency = {latency_changed};
+
+void CLAP_ABI params_rescan(const clap_host_t*, clap_param_rescan_flags) { ++g_state.rescans; }
+void CLAP_ABI params_clear(const clap_host_t*, clap_id, clap_param_clear_flags) {}
+void CLAP_ABI params_request_flush(const clap_host_t*) {}
+const clap_host_params_t kHostParams = {params_rescan, params_clear, params_request_flush};
+
+bool CLAP_ABI is_main_thread(const clap_host_t*) { return !g_state.in_process; }
+bool CLAP_ABI is_audio_thread(const clap_host_t*) { return g_state.in_process; }
+const clap_host_thread_check_t kHostThreadCheck = {is_main_thread, is_audio_thread};
+
+void CLAP_ABI host_log(const clap_host_t*, int32_t severity, const char* message) {
+  ++g_state.log_messages;
+  std::fprintf(stderr, "plugin log [%d]: %s\n", int(severity), message ? message : "");
+}
+const HostLog kHostLog = {host_log};
+
+bool CLAP_ABI ports_rescan_flag_supported(const clap_host_t*, uint32_t) { return false; }
+void CLAP_ABI ports_rescan(const clap_host_t*, uint32_t) {}
+const clap_host_audio_ports_t kHostAudioPorts = {ports_rescan_flag_supported, ports_rescan};
+
+const void* CLAP_ABI host_get_extension(const clap_host_t*, const char* id) {
+  if (std::strcmp(id, CLAP_EXT_LATENCY) == 0) return &kHostLatency;
+  if (std::strcmp(id, CLAP_EXT_PARAMS) == 0) return &kHostParams;
+  if (std::strcmp(id, CLAP_EXT_THREAD_CHECK) == 0) return &kHostThreadCheck;
+  if (std::strcmp(id, kExtLog) == 0) return &kHostLog;
+  if (std::strcmp(id, CLAP_EXT_AUDIO_PORTS) == 0) return &kHostAudioPorts;
+  return nullptr;
+}
+
+const clap_host_t kHost = {CLAP_VERSION,         nullptr,
+                           "star-clap-host",     "star-plugin",
+                           "",                   "1.0",
+                           host_get_extension,   host_request_restart,
+                           host_request_process, host_request_callback};
+
+// ------------------------------------------------------------------------------ events
+struct EventList {
+  std::vector<clap_event_param_value_t> events;
+  clap_input_events_t in{};
+  clap_output_events_t out{};
+
+  EventList() {
+    in.ctx = this;
+    in.size = [](const clap_input_events_t* list) -> uint32_t {
+      return uint32_t(static_cast<const EventList*>(list->ctx)->events.size());
+    };
+    in.get = [](const clap_input_events_t* list, uint32_t i) -> const clap_event_header_t* {
+      return &static_cast<const EventList*>(list->ctx)->events[i].header;
+    };
+    out.ctx = this;
+    out.try_push = [](const clap_output_events_t*, const clap_event_header_t*) { return true; };
+  }
+
+  void add(clap_id id, double value, uint32_t time = 0) {
+    clap_event_param_value_t e{};
+    e.header.size = sizeof(e);
+    e.header.time = time;
+    e.header.space_id = CLAP_CORE_EVENT_SPACE_ID;
+    e.header.type = CLAP_EVENT_PARAM_VALUE;
+    e.header.flags = 0;
+    e.param_id = id;
+    e.cookie = nullptr;
+    e.note_id = -1;
+    e.port_index = -1;
+    e.channel = -1;
+    e.key = -1;
+    e.value = value;
+    events.push_back(e);
+  }
+};
+
+// ------------------------------------------------------------------------------ helpers
+std::string lower(std::string s) {
+  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+double parse_number(const std::string& text, const std::string& what) {
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end == nullptr || *end != '\0') throw Usage(what + ": '" + text + "' is not a number");
+  return value;
+}
+
+struct ParamSetting {
+  long frame = 0;  // --change: where; --param: 0 (before activation)
+  std::string key;
+  double value = 0.0;
+};
+
+ParamSetting parse_setting(const std::string& text, bool with_frame) {
+  ParamSetting s;
+  std::string rest = text;
+  if (with_frame) {
+    const size_t colon = rest.find(':');
+    if (colon == std::string::npos) throw Usage("--change wants FRAME:KEY=VALUE, got '" + text + "'");
+    s.frame = long(parse_number(rest.substr(0, colon), "--change frame"));
+    if (s.frame < 0) throw Usage("--change frame must be >= 0");
+    rest = rest.substr(colon + 1);
+  }
+  const size_t eq = rest.find('=');
+  if (eq == std::string::npos || eq == 0) throw Usage("want KEY=VALUE, got '" + text + "'");
+  s.key = rest.substr(0, eq);
+  s.value = parse_number(rest.substr(eq + 1), "parameter value");
+  return s;
+}
+
+struct Param {
+  clap_param_info_t info;
+};
+
+const Param& find_param(const std::vector<Param>& params, const std::string& key) {
+  const std::string k = lower(key);
+  for (const Param& p : params) {
+    if (std::to_string(p.info.id) == k || lower(p.info.name) == k || lower(p.info.module) == k)
+      return p;
+  }
+  std::string known;
+  for (const Param& p : params) known += (known.empty() ? "" : ", ") + std::string(p.info.module);
+  throw std::runtime_error("the plugin has no parameter '" + key + "' (it has: " + known + ")");
+}
+
+template <class T>
+const T* plugin_extension(const clap_plugin_t* plugin, const char* id) {
+  return static_cast<const T*>(plugin->get_extension(plugin, id));
+}
+
+void run_callbacks(const clap_plugin_t* plugin) {
+  if (g_state.callback_pending) {
+    g_state.callback_pending = false;
+    plugin->on_main_thread(plugin);
+  }
+}
+
+struct Options {
+  std::string plugin, input, output;
+  bool info = false;
+  int block = 512;
+  int rate = 48000;  // --info only
+  std::vector<ParamSetting> params, changes;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw Usage(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--info") {
+      o.info = true;
+    } else if (a == "--block") {
+      o.block = int(parse_number(value(), "--block"));
+      if (o.block < 1 || o.block > 1 << 20) throw Usage("--block must be 1..1048576");
+    } else if (a == "--rate") {
+      o.rate = int(parse_number(value(), "--rate"));
+      if (o.rate < 1) throw Usage("--rate must be > 0");
+    } else if (a == "--param") {
+      o.params.push_back(parse_setting(value(), false));
+    } else if (a == "--change") {
+      o.changes.push_back(parse_setting(value(), true));
+    } else if (a.size() > 1 && a[0] == '-') {
+      throw Usage("unknown option " + a);
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (o.info ? positional.size() != 1 : positional.size() != 3)
+    throw Usage("usage: star-clap-host PLUGIN.clap in.wav out.wav [--block N] "
+                "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] | PLUGIN.clap --info "
+                "[--rate HZ] [--block N] [--param KEY=VALUE ...]");
+  o.plugin = positional[0];
+  if (!o.info) {
+    o.input = positional[1];
+    o.output = positional[2];
+  }
+  std::stable_sort(o.changes.begin(), o.changes.end(),
+                   [](const ParamSetting& a, const ParamSetting& b) { return a.frame < b.frame; });
+  return o;
+}
+
+int run(const Options& o) {
+  wav::Audio in;
+  if (!o.info) in = wav::read(o.input);
+  void* library = dlopen(o.plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) throw std::runtime_error(std::string("dlopen: ") + dlerror());
+  const auto* entry = static_cast<const clap_plugin_entry_t*>(dlsym(library, "clap_entry"));
+  if (entry == nullptr) throw std::runtime_error("'" + o.plugin + "' exports no clap_entry");
+  if (!clap_version_is_compatible(entry->clap_version))
+    throw std::runtime_error("incompatible CLAP version " +
+                             std::to_string(entry->clap_version.major));
+  if (!entry->init(o.plugin.c_str())) throw std::runtime_error("clap_entry.init failed");
+  const auto* factory =
+      static_cast<const clap_plugin_factory_t*>(entry->get_factory(CLAP_PLUGIN_FACTORY_ID));
+  if (factory == nullptr || factory->get_plugin_count(factory) == 0)
+    throw std::runtime_error("the plugin factory lists no plugin");
+  const clap_plugin_descriptor_t* desc = factory->get_plugin_descriptor(factory, 0);
+  if (desc == nullptr || desc->id == nullptr) throw std::runtime_error("no plugin descriptor");
+  const std::string plugin_id = desc->id ? desc->id : "", plugin_name = desc->name ? desc->name : "",
+                    vendor = desc->vendor ? desc->vendor : "";
+  const clap_plugin_t* plugin = factory->create_plugin(factory, &kHost, desc->id);
+  if (plugin == nullptr) throw std::runtime_error(std::string("create_plugin failed: ") + desc->id);
+  if (!plugin->init(plugin)) throw std::runtime_error("plugin init failed");
+
+  // audio ports: the first input and output ports
+  const auto* ports = plugin_extension<clap_plugin_audio_ports_t>(plugin, CLAP_EXT_AUDIO_PORTS);
+  if (ports == nullptr || ports->count(plugin, true) < 1 || ports->count(plugin, false) < 1)
+    throw std::runtime_error("the plugin has no audio input and output port");
+  std::vector<uint32_t> in_channels, out_channels;
+  for (int is_input = 1; is_input >= 0; --is_input) {
+    for (uint32_t i = 0, n = ports->count(plugin, is_input); i < n; ++i) {
+      clap_audio_port_info_t info{};
+      if (!ports->get(plugin, i, is_input, &info)) throw std::runtime_error("audio port info");
+      (is_input ? in_channels : out_channels).push_back(info.channel_count);
+    }
+  }
+  const int port_channels = int(in_channels[0]);
+  if (int(out_channels[0]) != port_channels)
+    throw std::runtime_error("the plugin's main input and output ports differ in channels");
+
+  // parameters
+  const auto* params_ext = plugin_extension<clap_plugin_params_t>(plugin, CLAP_EXT_PARAMS);
+  std::vector<Param> params;
+  for (uint32_t i = 0, n = params_ext ? params_ext->count(plugin) : 0; i < n; ++i) {
+    Param p{};
+    if (params_ext->get_info(plugin, i, &p.info)) params.push_back(p);
+  }
+  EventList flush;
+  for (const ParamSetting& s : o.params) flush.add(find_param(params, s.key).info.id, s.value);
+  if (!flush.events.empty()) params_ext->flush(plugin, &flush.in, &flush.out);
+
+  std::string params_json = "{";
+  auto describe_params = [&]() {
+    params_json = "{";
+    for (size_t i = 0; i < params.size(); ++i) {
+      double value = 0.0;
+      params_ext->get_value(plugin, params[i].info.id, &value);
+      char number[32];
+      std::snprintf(number, sizeof(number), "%.9g", value);
+      params_json += (i ? ", " : "") + json_string(params[i].info.module) + ": " + number;
+    }
+    params_json += "}";
+  };
+  describe_params();
+
+  const int rate = o.info ? o.rate : in.sample_rate;
+  const int file_channels = o.info ? port_channels : int(in.channels.size());
+  if (file_channels != port_channels && file_channels != 1)
+    throw std::runtime_error("a " + std::to_string(file_channels) + "-channel file for a " +
+                             std::to_string(port_channels) + "-channel plugin");
+  if (!plugin->activate(plugin, double(rate), 1, uint32_t(o.block)))
+    throw std::runtime_error("activate failed");
+  run_callbacks(plugin);
+  const auto* latency_ext = plugin_extension<clap_plugin_latency_t>(plugin, CLAP_EXT_LATENCY);
+  const long latency = latency_ext ? long(latency_ext->get(plugin)) : 0;
+
+  double seconds = 0.0;
+  long frames = 0, blocks = 0;
+  if (!o.info) {
+    frames = long(in.frames());
+    // planar buffers for every port (extra ports get silence / are discarded)
+    std::vector<std::vector<std::vector<float>>> in_bufs, out_bufs;
+    std::vector<std::vector<float*>> in_ptrs, out_ptrs;
+    std::vector<clap_audio_buffer_t> in_audio(in_channels.size()), out_audio(out_channels.size());
+    auto make = [&](const std::vector<uint32_t>& counts, std::vector<std::vector<std::vector<float>>>& bufs,
+                    std::vector<std::vector<float*>>& ptrs, std::vector<clap_audio_buffer_t>& audio) {
+      bufs.resize(counts.size());
+      ptrs.resize(counts.size());
+      for (size_t p = 0; p < counts.size(); ++p) {
+        bufs[p].assign(counts[p], std::vector<float>(size_t(o.block), 0.0f));
+        for (auto& b : bufs[p]) ptrs[p].push_back(b.data());
+        audio[p] = clap_audio_buffer_t{ptrs[p].data(), nullptr, counts[p], 0, 0};
+      }
+    };
+    make(in_channels, in_bufs, in_ptrs, in_audio);
+    make(out_channels, out_bufs, out_ptrs, out_audio);
+    wav::Audio out;
+    out.sample_rate = rate;
+    out.channels.assign(size_t(file_channels), std::vector<float>(size_t(frames), 0.0f));
+    EventList events;
+    size_t next_change = 0;
+    if (!plugin->start_processing(plugin)) throw std::runtime_error("start_processing failed");
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long done = 0; done < frames;) {
+      long n = std::min<long>(o.block, frames - done);
+      events.events.clear();
+      while (next_change < o.changes.size() && o.changes[next_change].frame <= done) {
+        const ParamSetting& s = o.changes[next_change++];
+        events.add(find_param(params, s.key).info.id, s.value);
+      }
+      if (next_change < o.changes.size()) n = std::min(n, o.changes[next_change].frame - done);
+      for (int c = 0; c < port_channels; ++c) {
+        const std::vector<float>& src = in.channels[size_t(file_channels == 1 ? 0 : c)];
+        std::copy(src.begin() + done, src.begin() + done + n, in_bufs[0][size_t(c)].begin());
+      }
+      clap_process_t process{};
+      process.steady_time = done;
+      process.frames_count = uint32_t(n);
+      process.transport = nullptr;
+      process.audio_inputs = in_audio.data();
+      process.audio_outputs = out_audio.data();
+      process.audio_inputs_count = uint32_t(in_audio.size());
+      process.audio_outputs_count = uint32_t(out_audio.size());
+      process.in_events = &events.in;
+      process.out_events = &events.out;
+      g_state.in_process = true;
+      const clap_process_status status = plugin->process(plugin, &process);
+      g_state.in_process = false;
+      if (status == CLAP_PROCESS_ERROR)
+        throw std::runtime_error("process returned CLAP_PROCESS_ERROR at frame " +
+                                 std::to_string(done));
+      for (int c = 0; c < file_channels; ++c) {
+        float* dst = out.channels[size_t(c)].data() + done;
+        if (file_channels == port_channels) {
+          std::copy(out_bufs[0][size_t(c)].begin(), out_bufs[0][size_t(c)].begin() + n, dst);
+        } else {  // a mono file from a wider port: the channels' mean
+          for (long i = 0; i < n; ++i) {
+            float sum = 0.0f;
+            for (int k = 0; k < port_channels; ++k) sum += out_bufs[0][size_t(k)][size_t(i)];
+            dst[i] = sum / float(port_channels);
+          }
+        }
+      }
+      done += n;
+      ++blocks;
+      run_callbacks(plugin);
+    }
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    plugin->stop_processing(plugin);
+    wav::write(o.output, out);
+  }
+  plugin->deactivate(plugin);
+  run_callbacks(plugin);
+  describe_params();
+  plugin->destroy(plugin);
+  entry->deinit();
+  // (the library stays loaded: plugins may keep static destructors registered)
+
+  std::printf(
+      "{\"plugin_id\": %s, \"plugin_name\": %s, \"vendor\": %s, \"clap_version\": \"%u.%u.%u\", "
+      "\"latency_samples\": %ld, \"sample_rate\": %d, \"channels\": %d, \"plugin_channels\": %d, "
+      "\"input_ports\": %zu, \"output_ports\": %zu, \"frames\": %ld, \"block\": %d, "
+      "\"blocks\": %ld, \"seconds\": %.6f, \"params\": %s, \"latency_changed\": %d, "
+      "\"restart_requests\": %d, \"callback_requests\": %d, \"log_messages\": %d}\n",
+      json_string(plugin_id).c_str(), json_string(plugin_name).c_str(),
+      json_string(vendor).c_str(), entry->clap_version.major,
+      entry->clap_version.minor, entry->clap_version.revision, latency, rate, file_channels,
+      port_channels, in_channels.size(), out_channels.size(), frames, o.block, blocks, seconds,
+      params_json.c_str(), g_state.latency_changed, g_state.restart_requests,
+      g_state.callback_requests, g_state.log_messages);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const Usage& e) {
+    std::fprintf(stderr, "star-clap-host: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "star-clap-host: %s\n", e.what());
+    return 1;
+  }
+}
