@@ -49,6 +49,9 @@ class VAEConfig:
     decoder_blocks: int = 0
     head: str = "istft"
     harmonics: int = 64
+    # phase-vocoder heads: the learned per-bin frequency corrections and phase offsets (True),
+    # or the bare bin-centre advance (False; synthesis.PhaseVocoderHead)
+    learned_phase: bool = True
     # a latent channel that is not learned but the causal YIN pitch code (pitch.PitchEncoder):
     # log2(f0 / 220 Hz), 0 when unvoiced; None: every channel learned
     pitch_channel: Optional[int] = None
@@ -110,6 +113,8 @@ class VAEConfig:
         need(self.n_fft >= self.stft_hop >= 1 and self.n_fft % 2 == 0,
              f"need an even n_fft >= stft_hop >= 1, got n_fft={self.n_fft}, stft_hop={self.stft_hop}")
         need(self.head in HEADS, f"head must be one of {HEADS}, got {self.head!r}")
+        need(isinstance(self.learned_phase, bool),
+             f"learned_phase must be true or false, got {self.learned_phase!r}")
         need(isinstance(self.harmonics, int) and not isinstance(self.harmonics, bool)
              and 1 <= self.harmonics <= 512,
              f"harmonics must be an integer in 1..512, got {self.harmonics!r}")

@@ -9,6 +9,7 @@ Vectorised over frames with FFT correlations, no Python loop per frame.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 
@@ -317,14 +318,17 @@ class PitchEncoder(StreamSequential):
 
 
 def comb_amplitude_distance(frequency: torch.Tensor, peaks: torch.Tensor, audio: torch.Tensor,
-                            sample_rate: int, n_fft: int, hop: int) -> torch.Tensor:
+                            sample_rate: int, n_fft: int, hop: int,
+                            max_hz: Optional[float] = None) -> torch.Tensor:
     """Mean |log peak - log target| over the audible partials of the voiced frames.
 
     ``frequency``, ``peaks``: (batch * channels, partials, frames) from
     ``HarmonicHead.partial_peaks``; the target is the input's own analysis magnitude (the
     model's STFT, so the scales agree) at the bins nearest to h x the input's YIN f0 (the
     larger of the two bins around it). A local target for the comb's amplitudes: through the
-    spectral losses alone they were switched off (docs/RESULTS.md section 4)."""
+    spectral losses alone they were switched off (docs/RESULTS.md section 4). ``max_hz``: only
+    partials below it count (``HarmonicHead.drawable_hz``: the head cannot draw the others, and
+    counting them left a floor of ~0.45 that an ideal comb could not get under; None: Nyquist)."""
     from .spectral import STFTAnalysis
 
     rows = audio.reshape(-1, 1, audio.shape[-1])
@@ -343,7 +347,8 @@ def comb_amplitude_distance(frequency: torch.Tensor, peaks: torch.Tensor, audio:
         above = (below + 1).clamp(max=bins - 1)
         target = torch.maximum(magnitude.gather(1, below), magnitude.gather(1, above))
         inside = (position < bins - 1) & voiced[:, None, :]
-        nyquist = (frequency[..., :frames].detach() < 0.5 * sample_rate).to(peaks.dtype)
-        weight = inside.to(peaks.dtype) * nyquist
+        limit = 0.5 * sample_rate if max_hz is None else max_hz
+        drawable = (frequency[..., :frames].detach() < limit).to(peaks.dtype)
+        weight = inside.to(peaks.dtype) * drawable
     error = (torch.log(peaks[..., :frames] + 1e-5) - torch.log(target + 1e-5)).abs()
     return (error * weight).sum() / weight.sum().clamp(min=1.0)

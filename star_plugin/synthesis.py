@@ -44,10 +44,14 @@ class PhaseVocoderHead(Streamable):
     """(batch, 3 * bins, frames) -> (batch, 1, frames * hop), ``n_fft - hop`` samples late.
 
     Input channels: log magnitudes, frequency corrections, phase offsets (``bins`` each).
+    ``learned_phase=False`` ignores the corrections and offsets: every bin advances at its
+    centre frequency (with true magnitudes that kept more fine structure and level than the
+    corrections v2p learned: benchmarks/oracle_harmonic.json).
     """
 
-    def __init__(self, n_fft: int, hop: int):
+    def __init__(self, n_fft: int, hop: int, learned_phase: bool = True):
         super().__init__()
+        self.learned_phase = learned_phase
         self.bins = n_fft // 2 + 1
         self.synthesis = ISTFTSynthesis(n_fft, hop)
         k = torch.arange(self.bins, dtype=torch.float64)
@@ -65,10 +69,13 @@ class PhaseVocoderHead(Streamable):
     def _pv_spectrum(self, x: torch.Tensor, previous: torch.Tensor):
         """-> (re, im) counted from the frame centre, and the last accumulated phase."""
         logmag, correction, offset = x.chunk(3, dim=1)
-        increment = self.advance + (math.pi * torch.tanh(correction)).to(torch.float64)
+        if self.learned_phase:
+            increment = self.advance + (math.pi * torch.tanh(correction)).to(torch.float64)
+        else:
+            increment = self.advance + torch.zeros_like(correction, dtype=torch.float64)
         running = previous.to(torch.float64) + torch.cumsum(increment, dim=-1)
         accumulated = wrap_phase(running).to(x.dtype)
-        phase = accumulated + math.pi * torch.tanh(offset)
+        phase = accumulated + math.pi * torch.tanh(offset) if self.learned_phase else accumulated
         magnitude = torch.exp((logmag - 3.0).clamp(max=MAX_LOG_MAGNITUDE))
         return magnitude * torch.cos(phase), magnitude * torch.sin(phase), accumulated[..., -1:]
 
@@ -145,8 +152,8 @@ class HarmonicHead(PhaseVocoderHead):
     """
 
     def __init__(self, n_fft: int, hop: int, sample_rate: int, harmonics: int,
-                 top_hz: float = 8000.0, code_input: bool = False):
-        super().__init__(n_fft, hop)
+                 top_hz: float = 8000.0, code_input: bool = False, learned_phase: bool = True):
+        super().__init__(n_fft, hop, learned_phase)
         # code_input: one more input channel, last, the latent pitch code (pitch.f0_to_code);
         # the f0 channel is then a bounded correction to it (pitch_channel models)
         self.code_input = code_input
@@ -187,6 +194,11 @@ class HarmonicHead(PhaseVocoderHead):
                                 / (0.1 * HARMONIC_TAPER_HZ))         # 0.7 % at top_hz
         weights = torch.softmax(logits, dim=1) * audible
         return self.peak * torch.exp((level - 4.0).clamp(max=4.0)) * weights
+
+    @property
+    def drawable_hz(self) -> float:
+        """Partials below this frequency are drawn at full level (above it they fade out)."""
+        return self.top_hz - HARMONIC_TAPER_HZ
 
     def partial_peaks(self, x: torch.Tensor):
         """Head input -> (partial frequencies in Hz, their peak magnitudes), each (b, H, t):

@@ -140,10 +140,11 @@ def spectral_synthesis(cfg: VAEConfig) -> list:
             else [convnext_block(h, causal=c) for _ in range(cfg.decoder_blocks)])
     if cfg.head == "harmonic":
         head = HarmonicHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics,
-                            code_input=cfg.pitch_channel is not None)
+                            code_input=cfg.pitch_channel is not None,
+                            learned_phase=cfg.learned_phase)
         projection = HarmonicProjection(h, 3 * bins, head.extra_channels, ch)
     else:
-        head = PhaseVocoderHead(cfg.n_fft, cfg.stft_hop)
+        head = PhaseVocoderHead(cfg.n_fft, cfg.stft_hop, learned_phase=cfg.learned_phase)
         projection = Conv(h, 3 * bins * ch, 1, causal=c)
     init_head_projection(projection.conv, bins, ch)
     return [*body, ChannelNorm(h), projection, PerChannel(head, ch)]

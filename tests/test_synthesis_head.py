@@ -205,3 +205,39 @@ def test_comb_amplitude_target_is_the_inputs_own_spectrum_at_the_partials():
                                         tone, SR, N_FFT, HOP)
     assert float(right) < 0.2
     assert abs(float(quiet) - math.log(100.0)) < 0.3
+
+
+def test_bin_centre_phase_ignores_corrections_and_streams_exactly():
+    """learned_phase=False: the corrections and offsets have no effect (every bin advances at
+    its centre frequency), and streaming equals offline."""
+    torch.manual_seed(2)
+    head = PhaseVocoderHead(N_FFT, HOP, learned_phase=False)
+    x = torch.randn(2, 3 * head.bins, 40)
+    other = x.clone()
+    other[:, head.bins:] = torch.randn_like(other[:, head.bins:])  # new corrections, offsets
+    with torch.no_grad():
+        assert torch.equal(head(x), head(other))
+        assert not torch.equal(PhaseVocoderHead(N_FFT, HOP)(x), PhaseVocoderHead(N_FFT, HOP)(other))
+    offline, streamed, _ = offline_and_streamed(head, x)
+    assert (streamed - offline).abs().max() <= 1e-4
+
+
+def test_comb_amplitude_counts_only_partials_the_head_can_draw():
+    """A partial above the head's fade (here the 9th, at 8.1 kHz) is in the input but the head
+    cannot draw it: with max_hz=drawable_hz it is not counted, so drawing the rest right
+    scores near 0; counted (max_hz None), it sets a floor the head cannot get under."""
+    from star_plugin.pitch import comb_amplitude_distance
+    head = HarmonicHead(N_FFT, HOP, SR, harmonics=9)
+    f0, frames = 900.0, 120
+    x = comb_frames(head, f0, frames, 9, 0.6)
+    with torch.no_grad():
+        tone = head(x)[..., N_FFT - HOP:]
+        tone = torch.nn.functional.pad(tone, (0, frames * HOP - tone.shape[-1]))
+        t = torch.arange(tone.shape[-1]) / SR
+        tone = tone + 0.05 * torch.sin(2 * math.pi * 9 * f0 * t)    # above the fade
+        frequency, peaks = head.partial_peaks(x)
+        counted = comb_amplitude_distance(frequency, peaks, tone, SR, N_FFT, HOP)
+        drawable = comb_amplitude_distance(frequency, peaks, tone, SR, N_FFT, HOP,
+                                           head.drawable_hz)
+    assert 9 * f0 > head.drawable_hz > 8 * f0
+    assert float(drawable) < 0.2 < float(counted)

@@ -301,7 +301,7 @@ class Trainer:
             if cfg.loss.comb_amplitude:
                 frequency, peaks = head.partial_peaks(per_channel)
                 comb = comb_amplitude_distance(frequency, peaks, x, sr, self.vae_config.n_fft,
-                                               self.vae_config.stft_hop)
+                                               self.vae_config.stft_hop, head.drawable_hz)
                 loss = loss + cfg.loss.comb_amplitude * comb
                 row.update(comb_amplitude=comb.item())
         kl_weight = min(1.0, self.step / max(1, cfg.loss.kl_warmup_steps)) * math.exp(self.log_kl_scale)
