@@ -1,4 +1,5 @@
-"""Build the native hosts in ``native/`` (the C++ engine, its CLI, optionally the VST3 plugin).
+"""Build the native hosts in ``native/`` (the C++ engine, its CLI, optionally the VST3 plugin and
+the CLAP plugin with its test host).
 
 The wheel stays pure Python; this is an optional step for a source checkout (see
 docs/NATIVE.md). :func:`build_native` finds or fetches the ONNX Runtime C/C++ headers, links
@@ -51,6 +52,8 @@ class NativeBuild:
     ort_library: Path    # libonnxruntime.so.1 beside the binaries
     ort_headers: Path
     vst3: Optional[Path] = None  # STAR.vst3 bundle when the plugin was built
+    clap: Optional[Path] = None  # STAR.clap (DPF) when built; its folder holds the ORT library
+    clap_host: Optional[Path] = None  # star-clap-host, the minimal CLAP host the tests use
 
 
 def _which_or_fail(tool: str, package: str) -> str:
@@ -197,13 +200,24 @@ def juce_available() -> bool:
     return any(any(Path(d).glob("JUCE*/JUCEConfig.cmake")) for d in JUCE_CMAKE_DIRS)
 
 
+DPF_ROOT = Path(os.environ.get("STAR_DPF_ROOT") or "/usr/share/dpf")  # Debian's dpf-source
+
+
+def dpf_available() -> bool:
+    """Whether the DISTRHO Plugin Framework with its CLAP wrapper is installed (Debian:
+    dpf-source, in /usr/share/dpf; or ``$STAR_DPF_ROOT``)."""
+    return (DPF_ROOT / "distrho" / "src" / "DistrhoPluginCLAP.cpp").is_file()
+
+
 def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
                  source_dir=None, progress: Optional[Callable[[str], None]] = None,
-                 model_dir=None) -> NativeBuild:
+                 model_dir=None, clap: Optional[bool] = None) -> NativeBuild:
     """Configure (when needed) and build ``native/``; returns the built paths.
 
     ``plugin``: also build STAR.vst3 (JUCE); None: when JUCE is installed. ``model_dir``: an
-    export folder (``star export``) to bundle inside it as Contents/Resources/model.
+    export folder (``star export``) to bundle inside it as Contents/Resources/model (and beside
+    STAR.clap as model/). ``clap``: also build STAR.clap (DPF) and star-clap-host; None (the
+    default): when dpf-source is installed (a few seconds of compiling).
 
     Rebuilding an up-to-date tree takes about a second (CMake's own dependency tracking)."""
     say = progress or (lambda message: None)
@@ -217,6 +231,11 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
     elif plugin and not juce_available():
         raise NativeBuildError("the VST3 plugin needs JUCE's CMake config (on Debian/Ubuntu: "
                                "sudo apt-get install juce-modules-source)")
+    if clap is None:
+        clap = dpf_available()
+    elif clap and not dpf_available():
+        raise NativeBuildError("the CLAP plugin needs the DISTRHO Plugin Framework (on "
+                               "Debian/Ubuntu: sudo apt-get install dpf-source)")
     build = Path(build_dir or DEFAULT_BUILD_DIR).resolve()
     build.mkdir(parents=True, exist_ok=True)
     library = ort_library()
@@ -227,7 +246,8 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
         log.unlink()
     wanted = {"source": str(source.resolve()), "ORT_INCLUDE_DIR": str(headers),
               "ORT_LIBRARY": str(library), "STAR_BUILD_PLUGIN": "ON" if plugin else "OFF",
-              "CXX": tools["cxx"], "STAR_VERSION": __version__}
+              "CXX": tools["cxx"], "STAR_VERSION": __version__,
+              "STAR_BUILD_CLAP": "ON" if clap else "OFF", "DPF_ROOT": str(DPF_ROOT)}
     stamp = build / "configured.json"
     configured = stamp.is_file() and json.loads(stamp.read_text()) == wanted and \
         (build / "CMakeCache.txt").is_file()
@@ -237,7 +257,8 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
         _run([tools["cmake"], "-S", str(source), "-B", str(build),
               "-DCMAKE_BUILD_TYPE=Release", f"-DORT_INCLUDE_DIR={headers}",
               f"-DORT_LIBRARY={library}", f"-DSTAR_BUILD_PLUGIN={wanted['STAR_BUILD_PLUGIN']}",
-              f"-DSTAR_VERSION={__version__}"],
+              f"-DSTAR_VERSION={__version__}", f"-DSTAR_BUILD_CLAP={wanted['STAR_BUILD_CLAP']}",
+              f"-DDPF_ROOT={DPF_ROOT}"],
              log, "cmake configure", env=env)
         stamp.write_text(json.dumps(wanted, indent=1) + "\n")
     say(f"building with {jobs} job(s)")
@@ -258,7 +279,19 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
             shutil.rmtree(bundled, ignore_errors=True)
             shutil.copytree(model_dir, bundled)
             _bundle_texture(vst3)
-    return NativeBuild(build, cli, build / "bin" / "libonnxruntime.so.1", headers, vst3)
+    clap_path = clap_host = None
+    if clap:
+        clap_path = build / "clap" / "STAR" / "STAR.clap"
+        clap_host = build / "bin" / "star-clap-host"
+        if not clap_path.is_file() or not clap_host.is_file():
+            raise NativeBuildError(f"the build finished without STAR.clap / star-clap-host -- "
+                                   f"full log: {log}")
+        if model_dir is not None:  # model/ beside STAR.clap
+            say(f"bundling '{model_dir}' beside {clap_path.name}")
+            shutil.rmtree(clap_path.parent / "model", ignore_errors=True)
+            shutil.copytree(model_dir, clap_path.parent / "model")
+    return NativeBuild(build, cli, build / "bin" / "libonnxruntime.so.1", headers, vst3,
+                       clap_path, clap_host)
 
 
 def _bundle_texture(vst3: Path) -> None:
@@ -280,8 +313,8 @@ def _bundle_texture(vst3: Path) -> None:
 # ---------------------------------------------------------------------- `star plugin build`
 def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", default=None,
-                        help="copy the built CLI (and STAR.vst3) with the ONNX Runtime library "
-                             "here")
+                        help="copy the built CLI (and STAR.vst3, STAR.clap) with the ONNX "
+                             "Runtime library here")
     parser.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR),
                         help="CMake build folder, reused between runs (default: build/native)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel compile jobs")
@@ -291,6 +324,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-vst3", dest="vst3", action="store_false",
                         help="build the engine and CLI only (default: the plugin too, when "
                              "JUCE is found)")
+    parser.add_argument("--clap", dest="clap", action="store_true", default=None,
+                        help="require the DPF CLAP plugin (by default it is built when "
+                             "dpf-source is installed); -o copies STAR.clap beside the CLI")
+    parser.add_argument("--no-clap", dest="clap", action="store_false",
+                        help="do not build the CLAP plugin")
     parser.add_argument("--model", default="default",
                         help="export this model (a bundled name such as 'default', or a "
                              "directory), bundle it inside STAR.vst3 and copy it to "
@@ -311,10 +349,12 @@ def run(args) -> int:
         say(f"exporting '{args.model}' to {exported}")
         export_model(load_vae(args.model), exported)
     build = build_native(args.build_dir, jobs=args.jobs, plugin=args.vst3, progress=say,
-                         model_dir=exported)
+                         model_dir=exported, clap=getattr(args, "clap", None))
     print(f"built {build.cli}")
     if build.vst3:
         print(f"built {build.vst3}")
+    if build.clap:
+        print(f"built {build.clap}")
     if args.output:
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
@@ -323,6 +363,8 @@ def run(args) -> int:
         if build.vst3:
             shutil.rmtree(out / build.vst3.name, ignore_errors=True)
             shutil.copytree(build.vst3, out / build.vst3.name, symlinks=True)
+        if build.clap:  # beside libonnxruntime.so.1 and model/, as in its build folder
+            shutil.copy2(build.clap, out / build.clap.name)
         if exported is not None:
             shutil.rmtree(out / "model", ignore_errors=True)
             shutil.copytree(exported, out / "model")

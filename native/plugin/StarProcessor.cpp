@@ -70,8 +70,6 @@ juce::File env_texture() {
   return {};
 }
 
-float db_to_gain(float db) { return std::pow(10.0f, db / 20.0f); }
-
 // A WAV file as mono (the channels' mean) at `rate` (resampled as star_plugin.audio.resample
 // does when the file has another rate); throws std::runtime_error naming the file.
 std::vector<float> read_mono(const juce::File& file, int rate) {
@@ -145,7 +143,7 @@ StarProcessor::StarProcessor()
   structure_ = parameters_.getRawParameterValue("structure_amount");
   texture_ = parameters_.getRawParameterValue("texture_amount");
   temperature_ = parameters_.getRawParameterValue("temperature");
-  mix_ = parameters_.getRawParameterValue("mix");
+  mix_amount_ = parameters_.getRawParameterValue("mix");
   gain_db_ = parameters_.getRawParameterValue("output_gain");
   texture_source_ = parameters_.getRawParameterValue("texture_source");
   worker_ = parameters_.getRawParameterValue("worker_thread");
@@ -206,8 +204,7 @@ void StarProcessor::adopt_chain(StarChain chain) {
   latency_ = chain_.processor->latency_samples();
   setLatencySamples(latency_);
   chunk_ = chain_.processor->max_block();  // longer host blocks are split
-  scratch_.setSize(chain_.channels, chunk_);
-  dry_.setSize(chain_.channels, juce::jmax(1, latency_));
+  mix_.prepare(chain_.channels, chunk_, latency_);
   const star::ModelInfo& model = chain_.engine->model();
   model_status_ = "model '" + juce::String(model.name) + "' (" +
                   juce::String(model.sample_rate) + " Hz), latency " + juce::String(latency_) +
@@ -399,15 +396,14 @@ void StarProcessor::reset_streams() {
     push_morph();  // the smoothed controls start at the current values
     chain_.processor->reset();
   }
-  dry_.clear();
-  dry_pos_ = 0;
-  gains_[0] = target_wet();
-  gains_[1] = target_dry();
+  mix_.reset(target_wet(), target_dry());
 }
 
-float StarProcessor::target_wet() const { return mix_->load() * db_to_gain(gain_db_->load()); }
+float StarProcessor::target_wet() const {
+  return mix_amount_->load() * star::db_to_gain(gain_db_->load());
+}
 float StarProcessor::target_dry() const {
-  return (1.0f - mix_->load()) * db_to_gain(gain_db_->load());
+  return (1.0f - mix_amount_->load()) * star::db_to_gain(gain_db_->load());
 }
 
 void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuffer&) {
@@ -421,7 +417,7 @@ void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
     std::lock_guard<std::mutex> lock(service_mutex_);
     service_pending();
   }
-  if (!chain_.processor || chain_.channels != channels || scratch_.getNumSamples() == 0) {
+  if (!chain_.processor || chain_.channels != channels) {
     buffer.clear();  // unprepared or an unexpected layout: silence, never garbage
     return;
   }
@@ -435,48 +431,19 @@ void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
   }
 }
 
+// The mix rule is star_mix.h's (shared with the CLAP build): the dry signal enters the delay
+// line before the engine overwrites the buffer in place.
 void StarProcessor::run_chunk(float* const* io, int channels, int m) {
-  // 1. the dry signal, delayed by the latency, into scratch (and the input kept in dry_)
-  for (int c = 0; c < channels; ++c) {
-    float* ring = dry_.getWritePointer(c);
-    float* delayed = scratch_.getWritePointer(c);
-    int pos = dry_pos_;
-    for (int i = 0; i < m; ++i) {
-      if (latency_ == 0) {
-        delayed[i] = io[c][i];
-        continue;
-      }
-      delayed[i] = ring[pos];
-      ring[pos] = io[c][i];
-      if (++pos == latency_) pos = 0;
-    }
-  }
-  if (latency_ > 0) dry_pos_ = (dry_pos_ + m) % latency_;
-  // 2. wet in place (or the delayed dry when the rate is refused)
+  mix_.push_dry(io, m);
   if (rate_ok_) {
     push_morph();  // targets only: the engine glides there frame by frame
     chain_.processor->process(io, io, m);
-  } else {
-    for (int c = 0; c < channels; ++c)
-      std::copy(scratch_.getReadPointer(c), scratch_.getReadPointer(c) + m, io[c]);
+    mix_.mix(io, m, target_wet(), target_dry());
+    return;
   }
-  // 3. mix and gain, ramped over the chunk when they changed
-  const float wet = rate_ok_ ? target_wet() : db_to_gain(gain_db_->load());
-  const float dry = rate_ok_ ? target_dry() : 0.0f;
-  const float w0 = gains_[0], d0 = gains_[1];
-  const bool steady = wet == w0 && dry == d0;
-  if (steady && wet == 1.0f && dry == 0.0f) return;
-  for (int c = 0; c < channels; ++c) {
-    float* y = io[c];
-    const float* delayed = scratch_.getReadPointer(c);
-    for (int i = 0; i < m; ++i) {
-      float t = steady ? 1.0f : float(i + 1) / float(m);
-      float gw = w0 + (wet - w0) * t, gd = d0 + (dry - d0) * t;
-      y[i] = gw * y[i] + gd * delayed[i];
-    }
-  }
-  gains_[0] = wet;
-  gains_[1] = dry;
+  // a refused rate: the delayed dry signal, times the output gain
+  for (int c = 0; c < channels; ++c) std::copy(mix_.delayed(c), mix_.delayed(c) + m, io[c]);
+  mix_.mix(io, m, star::db_to_gain(gain_db_->load()), 0.0f);
 }
 
 // ------------------------------------------------------------------------------ state, editor

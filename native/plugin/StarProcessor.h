@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "star_engine.h"
+#include "star_mix.h"
 #include "star_threaded.h"
 
 // What the processor runs: the model engine at the host rate (star::ResampledEngine), optionally
@@ -79,17 +80,16 @@ class StarProcessor : public juce::AudioProcessor,
   std::atomic<float>* structure_ = nullptr;
   std::atomic<float>* texture_ = nullptr;
   std::atomic<float>* temperature_ = nullptr;
-  std::atomic<float>* mix_ = nullptr;
+  std::atomic<float>* mix_amount_ = nullptr;
   std::atomic<float>* gain_db_ = nullptr;
   std::atomic<float>* texture_source_ = nullptr;
   std::atomic<float>* worker_ = nullptr;
 
   StarChain chain_;  // swapped only while the audio thread cannot run (prepare, suspended)
-  juce::AudioBuffer<float> scratch_, dry_;
-  int dry_pos_ = 0, latency_ = 0, chunk_ = star::kMaxBlock;
+  star::DryWetMix mix_;  // the dry delay line and the ramped mix/gain (star_mix.h)
+  int latency_ = 0, chunk_ = star::kMaxBlock;
   double host_rate_ = 0.0;
   bool rate_ok_ = false, prepared_ = false;
-  float gains_[2] = {1.0f, 0.0f};
 
   // The service thread: texture loads and worker-mode rebuilds, off the audio thread.
   mutable std::mutex service_mutex_;  // guards chain_ swaps, texture state, status strings

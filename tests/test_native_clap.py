@@ -1,0 +1,218 @@
+"""The CLAP plugin (native/clap: the native engine in the DISTRHO Plugin Framework) in a minimal
+CLAP host (star-clap-host) against the Python stream.
+
+The session's native build (test_native_engine's ``native`` fixture) also builds STAR.clap and
+star-clap-host when dpf-source is installed. The host dlopens the .clap, creates the plugin,
+sets parameters through the params extension, activates it at the WAV file's rate, reads the
+latency extension and streams the file in fixed blocks; the test compensates the latency the
+way a DAW does (``latency`` extra zeros fed, the first ``latency`` samples dropped). The
+plugin is stereo (DPF fixes its ports): a mono file feeds both inputs and the host folds the
+output back by the mean.
+
+Without dpf-source these tests skip, unless STAR_REQUIRE_NATIVE=1 (set by .ci/run).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import V2_HARMONIC, tiny_model
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from star_plugin.engine import StreamingEngine  # noqa: E402
+from star_plugin.export.runtime import OnnxVAE  # noqa: E402
+from star_plugin.morph import MorphParams  # noqa: E402
+from star_plugin.native_build import dpf_available  # noqa: E402
+from test_native_engine import (REQUIRED, TOLERANCE, _aligned_reference,  # noqa: E402
+                                _engine_stream, _signal, _texture)
+from test_native_engine import exports, native  # noqa: E402,F401  (session fixtures)
+
+PARAMETERS = {"structure_amount": (0.0, 1.0, 0.0), "texture_amount": (0.0, 1.0, 0.0),
+              "temperature": (0.0, 2.0, 0.0), "mix": (0.0, 1.0, 1.0),
+              "output_gain": (-24.0, 24.0, 0.0)}
+
+
+@pytest.fixture(scope="session")
+def clap(native):  # noqa: F811
+    if native.clap is None:
+        if REQUIRED:
+            raise AssertionError("STAR_REQUIRE_NATIVE=1 but STAR.clap was not built (dpf-source "
+                                 f"found: {dpf_available()})")
+        pytest.skip("STAR.clap not built: install dpf-source")
+    return native
+
+
+def _host(build, *args, model=None, texture=None, plugin=None, check=True):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("STAR_MODEL_DIR", None)
+    env.pop("STAR_TEXTURE", None)
+    if model is not None:
+        env["STAR_MODEL_DIR"] = str(model)
+    if texture is not None:
+        env["STAR_TEXTURE"] = str(texture)
+    proc = subprocess.run([str(build.clap_host), str(plugin or build.clap), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"star-clap-host failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+def _run(build, directory, x, rate, tmp_path, block, *extra, texture=None, plugin=None):
+    """x (channels, n) through the plugin at ``rate`` in ``block``-frame blocks: the raw
+    stream and the host's summary."""
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(src, x.T, rate, subtype="FLOAT")
+    proc = _host(build, src, dst, "--block", block, *extra, model=directory, texture=texture,
+                 plugin=plugin)
+    y, out_rate = sf.read(dst, dtype="float32", always_2d=True)
+    assert out_rate == rate
+    return y.T, json.loads(proc.stdout)
+
+
+def _compensated(build, directory, x, rate, tmp_path, block, *extra, **kwargs):
+    """What a latency-compensating host hears: the stream fed `latency` extra zeros, the first
+    `latency` samples dropped (the latency as the plugin reports it)."""
+    info = json.loads(_host(build, "--info", "--rate", rate, "--block", block,
+                            model=directory, plugin=kwargs.get("plugin")).stdout)
+    latency = info["latency_samples"]
+    padded = np.concatenate([x, np.zeros((x.shape[0], latency), np.float32)], axis=-1)
+    y, summary = _run(build, directory, padded, rate, tmp_path, block, *extra, **kwargs)
+    assert summary["latency_samples"] == latency
+    return y[:, latency:], summary
+
+
+def test_clap_descriptor_parameters_and_latency(clap, exports):  # noqa: F811
+    """The plugin's id, name, ports and parameters (the VST3's ranges and defaults); the latency
+    it reports is the manifest's at the model's rate and the Python engine's at 48 kHz."""
+    d = exports["phase-vocoder"]
+    info = json.loads(_host(clap, "--info", "--rate", 16000, model=d).stdout)
+    assert info["plugin_id"] == "org.starplugin.star" and info["plugin_name"] == "STAR"
+    assert info["plugin_channels"] == 2 and info["input_ports"] == info["output_ports"] == 1
+    assert info["params"] == {k: v[2] for k, v in PARAMETERS.items()}
+    manifest = json.loads((d / "manifest.json").read_text())["model"]
+    assert info["latency_samples"] == manifest["latency_samples"] == OnnxVAE(d).latency_samples
+    assert info["latency_changed"] >= 1  # DPF announced it (the host's latency extension)
+    info = json.loads(_host(clap, "--info", "--rate", 48000, model=d).stdout)
+    expected = StreamingEngine(OnnxVAE(d), 48000, 2, backend="onnx").latency_samples
+    assert info["latency_samples"] == expected != manifest["latency_samples"]
+    # parameters are clamped to their ranges and found by id, name or symbol
+    info = json.loads(_host(clap, "--info", "--param", "mix=3", "--param", "4=-30",
+                            "--param", "Texture Amount=0.5", model=d).stdout)
+    assert info["params"]["mix"] == 1.0 and info["params"]["output_gain"] == -24.0
+    assert info["params"]["texture_amount"] == 0.5
+
+
+@pytest.mark.parametrize("block", [64, 512])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_clap_equals_the_python_stream(clap, exports, tmp_path, channels, block):  # noqa: F811
+    d = exports["phase-vocoder"]
+    x = _signal(channels, 2 * 16000, seed=11 + channels)
+    y, summary = _compensated(clap, d, x, 16000, tmp_path, block)
+    ref = _aligned_reference(d, x)
+    assert summary["channels"] == channels and summary["frames"] == x.shape[-1] + \
+        summary["latency_samples"]
+    assert y.shape == ref.shape == x.shape
+    assert np.abs(ref).max() > 1e-3  # the model really produced sound
+    assert np.abs(y - ref).max() <= TOLERANCE
+
+
+def test_clap_at_48k_equals_the_python_engine(clap, exports, tmp_path):  # noqa: F811
+    """At a host rate other than the model's the plugin resamples like StreamingEngine."""
+    d = exports["harmonic"]
+    rate = 48000
+    x = _signal(2, rate, seed=33)
+    y, summary = _compensated(clap, d, x, rate, tmp_path, 512)
+    latency = summary["latency_samples"]
+    engine = StreamingEngine(OnnxVAE(d), rate, 2, backend="onnx")
+    assert latency == engine.latency_samples
+    padded = np.concatenate([x, np.zeros((2, latency), np.float32)], axis=-1)
+    ref = np.concatenate([engine.process(padded[:, i:i + 512])
+                          for i in range(0, padded.shape[1], 512)], axis=-1)[:, latency:]
+    assert np.abs(ref).max() > 1e-3
+    assert np.abs(y - ref).max() <= TOLERANCE
+
+
+def test_clap_mix_and_gain_match_the_python_engine_rule(clap, exports, tmp_path):  # noqa: F811
+    d = exports["harmonic"]
+    x = _signal(1, 16000, seed=12)
+    y, summary = _compensated(clap, d, x, 16000, tmp_path, 512, "--param", "mix=0.25",
+                              "--param", "output_gain=-6")
+    assert summary["params"]["mix"] == 0.25 and summary["params"]["output_gain"] == -6.0
+    g = np.float32(10 ** (-6 / 20))
+    expected = 0.25 * g * _aligned_reference(d, x) + 0.75 * g * x
+    assert np.abs(y - expected).max() <= 1e-4
+
+
+def test_clap_parameter_change_mid_stream_glides(clap, exports, tmp_path):  # noqa: F811
+    """Output gain -> -24 dB at a block boundary (a CLAP param event): the gain ramps linearly
+    over that block, like the VST3 and StreamingEngine._mix_output. mix=0 makes the raw output
+    the input delayed by the latency, so the expected signal is known exactly."""
+    d = exports["phase-vocoder"]
+    latency = OnnxVAE(d).latency_samples
+    block, at = 256, 4096
+    x = (0.5 * np.sin(2 * np.pi * 62.5 * np.arange(2 * at) / 16000)).astype(np.float32)[None]
+    y, _ = _run(clap, d, x, 16000, tmp_path, block, "--param", "mix=0",
+                "--change", f"{at}:output_gain=-24")
+    raw = np.concatenate([np.zeros(latency, np.float32), x[0]])[:x.shape[1]]
+    g = np.float32(10 ** (-24 / 20))
+    gain = np.ones(raw.size, np.float32)
+    gain[at:] = g
+    gain[at:at + block] = 1 + (g - 1) * np.arange(1, block + 1, dtype=np.float32) / block
+    assert np.abs(y[0] - raw * gain).max() <= 1e-6
+    assert np.abs(np.diff(y[0])).max() <= 1.5 * np.abs(np.diff(x[0])).max()  # no click
+
+
+def test_clap_morph_parameters_equal_the_python_engine(clap, exports, tmp_path):  # noqa: F811
+    """Structure Amount / Texture Amount / Temperature with a texture file ($STAR_TEXTURE): the
+    plugin equals the Python engine with the same MorphParams and texture."""
+    d = exports["phase-vocoder"]
+    texture = _texture(tmp_path)
+    amounts = {"structure_amount": 0.4, "texture_amount": 0.7, "temperature": 0.6}
+    params = MorphParams(*(float(np.float32(v)) for v in amounts.values()))
+    x = _signal(2, 2 * 16000, seed=23)
+    extra = [a for k, v in amounts.items() for a in ("--param", f"{k}={v}")]
+    y, _ = _compensated(clap, d, x, 16000, tmp_path, 512, *extra, texture=texture)
+    latency = OnnxVAE(d).latency_samples
+    padded = np.concatenate([x, np.zeros((2, latency), np.float32)], axis=-1)
+    ref = _engine_stream(d, padded, [512], params, texture)[:, latency:]
+    assert np.abs(ref - _aligned_reference(d, x)).max() > 0.01  # the morph acts
+    assert np.abs(y - ref).max() <= TOLERANCE
+
+
+def test_clap_without_a_model_passes_audio_through(clap, tmp_path):
+    """No model (none beside the .clap, no $STAR_MODEL_DIR): latency 0, the input times the
+    output gain, and one line on stderr saying why."""
+    x = _signal(2, 3000, seed=3)
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(src, x.T, 16000, subtype="FLOAT")
+    proc = _host(clap, src, dst, "--block", 128, "--param", "output_gain=-6",
+                 model=tmp_path / "nothing")
+    assert json.loads(proc.stdout)["latency_samples"] == 0
+    assert "manifest.json" in proc.stderr
+    y = sf.read(dst, dtype="float32", always_2d=True)[0].T
+    assert np.abs(y - np.float32(10 ** (-6 / 20)) * x).max() <= 1e-6
+
+
+def test_plugin_build_copies_the_clap_beside_its_model(clap, tmp_path):
+    """`star plugin build -o DIR --model M`: DIR/STAR.clap beside DIR/libonnxruntime.so.1 and
+    DIR/model, relocatable; moved elsewhere it loads that model without $STAR_MODEL_DIR."""
+    from star_plugin.cli import main
+    from star_plugin.model_io import save_vae
+
+    model = save_vae(tiny_model(seed=5, **V2_HARMONIC), tmp_path / "model")
+    argv = ["plugin", "build", "-o", str(tmp_path / "dist"), "--model", str(model),
+            "--build-dir", str(clap.build_dir)]
+    assert main(argv + ([] if clap.vst3 else ["--no-vst3"])) == 0
+    moved = tmp_path / "elsewhere"
+    (tmp_path / "dist").rename(moved)
+    assert (moved / "STAR.clap").is_file() and (moved / "model" / "manifest.json").is_file()
+    x = _signal(1, 4000, seed=14)
+    y, summary = _compensated(clap, None, x, 16000, tmp_path, 256, plugin=moved / "STAR.clap")
+    assert summary["latency_samples"] == OnnxVAE(moved / "model").latency_samples
+    assert np.abs(y - _aligned_reference(moved / "model", x)).max() <= TOLERANCE
