@@ -336,10 +336,10 @@ struct Engine::Impl {
   float current[4] = {0.f, 1.f, 0.f, 1.f};  // structure, texture, temperature, gain
   int64_t frame = 0;  // latent frames since reset (the noise table's index)
   // The texture source. `texture` is the one the processing thread uses; a new one is
-  // published into `texture_pending` by set_texture (any other thread) and taken at the next morph;
-  // the one it replaces goes to `texture_retired`, freed by the next set_texture/release call, so the
-  // processing thread never allocates or frees one. It takes a pending source only while
-  // `texture_retired` is empty.
+  // published into `texture_pending` by set_texture (any other thread) and taken at the next
+  // morph; the one it replaces goes to `texture_retired`, freed by the next set_texture or
+  // release call, so the processing thread never allocates or frees one. It takes a pending
+  // source only while `texture_retired` is empty.
   std::unique_ptr<Texture> texture{new Texture};
   std::atomic<Texture*> texture_pending{nullptr};
   std::atomic<Texture*> texture_retired{nullptr};
