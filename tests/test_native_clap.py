@@ -30,7 +30,7 @@ from star_plugin.export.runtime import OnnxVAE  # noqa: E402
 from star_plugin.morph import MorphParams  # noqa: E402
 from star_plugin.native_build import dpf_available  # noqa: E402
 from test_native_engine import (REQUIRED, TOLERANCE, _aligned_reference,  # noqa: E402
-                                _engine_stream, _signal, _texture)
+                                _compensated_engine, _signal, _texture)
 from test_native_engine import exports, native  # noqa: E402,F401  (session fixtures)
 
 PARAMETERS = {"structure_amount": (0.0, 1.0, 0.0), "texture_amount": (0.0, 1.0, 0.0),
@@ -128,12 +128,8 @@ def test_clap_at_48k_equals_the_python_engine(clap, exports, tmp_path):  # noqa:
     rate = 48000
     x = _signal(2, rate, seed=33)
     y, summary = _compensated(clap, d, x, rate, tmp_path, 512)
-    latency = summary["latency_samples"]
-    engine = StreamingEngine(OnnxVAE(d), rate, 2, backend="onnx")
-    assert latency == engine.latency_samples
-    padded = np.concatenate([x, np.zeros((2, latency), np.float32)], axis=-1)
-    ref = np.concatenate([engine.process(padded[:, i:i + 512])
-                          for i in range(0, padded.shape[1], 512)], axis=-1)[:, latency:]
+    ref, latency = _compensated_engine(d, x, rate=rate)
+    assert summary["latency_samples"] == latency
     assert np.abs(ref).max() > 1e-3
     assert np.abs(y - ref).max() <= TOLERANCE
 
@@ -178,9 +174,7 @@ def test_clap_morph_parameters_equal_the_python_engine(clap, exports, tmp_path):
     x = _signal(2, 2 * 16000, seed=23)
     extra = [a for k, v in amounts.items() for a in ("--param", f"{k}={v}")]
     y, _ = _compensated(clap, d, x, 16000, tmp_path, 512, *extra, texture=texture)
-    latency = OnnxVAE(d).latency_samples
-    padded = np.concatenate([x, np.zeros((2, latency), np.float32)], axis=-1)
-    ref = _engine_stream(d, padded, [512], params, texture)[:, latency:]
+    ref, _ = _compensated_engine(d, x, params, texture)
     assert np.abs(ref - _aligned_reference(d, x)).max() > 0.01  # the morph acts
     assert np.abs(y - ref).max() <= TOLERANCE
 

@@ -195,6 +195,18 @@ def _engine_stream(directory, x, blocks, params, texture, changes=()):
     return np.concatenate(out, axis=-1)
 
 
+def _compensated_engine(directory, x, params=None, texture=None, rate: int = 16000):
+    """(the Python ONNX engine's output for ``x`` at ``rate`` in 512-sample blocks, advanced
+    by its latency -- what a latency-compensating host hears --, that latency)."""
+    engine = StreamingEngine(OnnxVAE(directory), rate, x.shape[0], backend="onnx",
+                             params=params, texture_source=texture)
+    latency = engine.latency_samples
+    padded = np.concatenate([x, np.zeros((x.shape[0], latency), np.float32)], axis=-1)
+    out = np.concatenate([engine.process(padded[:, i:i + 512])
+                          for i in range(0, padded.shape[1], 512)], axis=-1)
+    return out[:, latency:], latency
+
+
 @pytest.mark.parametrize("mode", ["loop", "hold", "mean"])
 def test_cli_morph_equals_the_python_engine(native, exports, tmp_path, mode):
     """Structure/texture amounts, temperature and a texture file through the export's morph
@@ -350,10 +362,8 @@ def test_vst3_morph_parameters_equal_the_python_engine(vst3, exports, monkeypatc
     plugin.structure_amount, plugin.texture_amount, plugin.temperature = 0.4, 0.7, 0.6
     params = MorphParams(float(plugin.structure_amount), float(plugin.texture_amount),
                          float(plugin.temperature))
-    latency = OnnxVAE(d).latency_samples
     x = _signal(2, 3 * 16000, seed=23)
-    padded = np.concatenate([x, np.zeros((2, latency), np.float32)], axis=-1)
-    ref = _engine_stream(d, padded, [512], params, texture)[:, latency:]
+    ref, latency = _compensated_engine(d, x, params, texture)
     assert np.abs(ref - _aligned_reference(d, x)).max() > 0.01  # the morph acts
     for buffer_size in (64, 512, 1000, 8192):
         y = plugin.process(x, 16000, buffer_size=buffer_size, reset=True)
@@ -482,11 +492,9 @@ def test_vst3_texture_source_parameter(vst3, exports, monkeypatch, tmp_path):
     plugin.structure_amount, plugin.texture_amount, plugin.temperature = 0.5, 0.8, 0.3
     params = MorphParams(float(plugin.structure_amount), float(plugin.texture_amount),
                          float(plugin.temperature))
-    latency = OnnxVAE(d).latency_samples
     x = _signal(1, 2 * 16000, seed=32)
-    padded = np.concatenate([x, np.zeros((1, latency), np.float32)], axis=-1)
-    with_texture = _engine_stream(d, padded, [512], params, texture)[:, latency:]
-    without = _engine_stream(d, padded, [512], params, None)[:, latency:]
+    with_texture, _ = _compensated_engine(d, x, params, texture)
+    without, _ = _compensated_engine(d, x, params, None)
     assert np.abs(with_texture - without).max() > 0.01  # the texture matters
     assert np.abs(plugin.process(x, 16000, buffer_size=512, reset=True) - with_texture).max() \
         <= TOLERANCE
@@ -515,13 +523,8 @@ def test_vst3_at_other_host_rates_equals_the_python_engine(vst3, exports, monkey
     plugin.structure_amount, plugin.texture_amount = 0.3, 0.9
     params = MorphParams(float(plugin.structure_amount), float(plugin.texture_amount), 0.0)
     x = _signal(2, 2 * rate, seed=33)
-    engine = StreamingEngine(OnnxVAE(d), rate, 2, backend="onnx", params=params,
-                             texture_source=str(texture))
-    latency = engine.latency_samples
+    ref, latency = _compensated_engine(d, x, params, str(texture), rate)
     assert latency != OnnxVAE(d).latency_samples
-    padded = np.concatenate([x, np.zeros((2, latency), np.float32)], axis=-1)
-    ref = np.concatenate([engine.process(padded[:, i:i + 512])
-                          for i in range(0, padded.shape[1], 512)], axis=-1)[:, latency:]
     y = plugin.process(x, rate, buffer_size=512, reset=True)
     assert np.abs(y - ref).max() <= TOLERANCE
 

@@ -25,9 +25,11 @@ def stream_in_blocks(model, x, sizes):
     return torch.cat(outs, dim=-1)
 
 
-KINDS = [dict(family=f, backbone=b) for f, b in FAMILIES] + [V2, V2_HARMONIC, V2_PITCH]
+KINDS = [dict(family=f, backbone=b) for f, b in FAMILIES] + [
+    V2, V2_HARMONIC, V2_PITCH, dict(V2_HARMONIC, learned_phase=False)]
 KIND_IDS = [f"{k['family']}-{k['backbone']}" + (f"-{k['head']}" if "head" in k else "")
-            + ("-pitch" if "pitch_channel" in k else "") for k in KINDS]
+            + ("-pitch" if "pitch_channel" in k else "")
+            + ("-bin-centre" if k.get("learned_phase") is False else "") for k in KINDS]
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)

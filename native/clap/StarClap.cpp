@@ -36,6 +36,7 @@
 
 #include "DistrhoPlugin.hpp"
 #include "star_mix.h"
+#include "star_parameters.h"
 #include "star_resample.h"
 #include "wav.h"
 
@@ -49,30 +50,14 @@ START_NAMESPACE_DISTRHO
 
 namespace {
 
-enum ParameterIndex : uint32_t {
-  kStructure = 0,
-  kTexture,
-  kTemperature,
-  kMix,
-  kGain,
-  kParameterCount
-};
-
-struct ParameterSpec {
-  const char* name;
-  const char* symbol;
-  const char* unit;
-  float min, max, def;
-};
-
-// The VST3's ranges and defaults (StarProcessor::layout).
-constexpr ParameterSpec kSpecs[kParameterCount] = {
-    {"Structure Amount", "structure_amount", "", 0.0f, 1.0f, 0.0f},
-    {"Texture Amount", "texture_amount", "", 0.0f, 1.0f, 0.0f},
-    {"Temperature", "temperature", "", 0.0f, 2.0f, 0.0f},
-    {"Mix", "mix", "", 0.0f, 1.0f, 1.0f},
-    {"Output Gain", "output_gain", "dB", -24.0f, 24.0f, 0.0f},
-};
+using star::kGain;
+using star::kMix;
+using star::kParameterCount;
+using star::kStructure;
+using star::kTemperature;
+using star::kTexture;
+using star::ParameterSpec;
+constexpr const ParameterSpec* kSpecs = star::kParameters;  // shared with the VST3
 
 constexpr int kChannels = DISTRHO_PLUGIN_NUM_INPUTS;
 
@@ -124,7 +109,7 @@ class StarClapPlugin : public Plugin {
     const ParameterSpec& spec = kSpecs[index];
     parameter.hints = kParameterIsAutomatable;
     parameter.name = spec.name;
-    parameter.symbol = spec.symbol;
+    parameter.symbol = spec.id;
     parameter.unit = spec.unit;
     parameter.ranges.min = spec.min;
     parameter.ranges.max = spec.max;

@@ -468,20 +468,7 @@ struct Engine::Impl {
     g.in_values.assign(g.input_names.size(), nullptr);
     g.out_values.assign(g.output_names.size(), nullptr);
 
-    // The session: 1 intra-op thread by default, like OnnxVAE.
-    Ort::SessionOptions options;
-    options.SetIntraOpNumThreads(std::max(1, config.threads));
-    options.SetInterOpNumThreads(1);
-    options.SetExecutionMode(ORT_SEQUENTIAL);
-    options.SetLogSeverityLevel(3);
-    try {
-      g.session = Ort::Session(ort_env(), g.file.c_str(), options);
-    } catch (const Ort::Exception& e) {
-      std::string why = e.what();
-      why = why.substr(0, why.find('\n')).substr(0, 300);
-      throw EngineError("'" + g.file + "' is not a loadable ONNX graph (missing, corrupt, "
-                        "truncated or not ONNX): " + why);
-    }
+    g.session = make_session(g.file);
     check_graph(g, r);
   }
 
@@ -528,6 +515,7 @@ struct Engine::Impl {
     (void)r;
   }
 
+  // A session on one graph file: 1 intra-op thread by default, like OnnxVAE.
   Ort::Session make_session(const std::string& file) {
     Ort::SessionOptions options;
     options.SetIntraOpNumThreads(std::max(1, config.threads));

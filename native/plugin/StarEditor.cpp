@@ -1,19 +1,19 @@
 #include "StarEditor.h"
 
 #include "StarProcessor.h"
+#include "star_parameters.h"
 
 namespace {
 const juce::Colour kBackground(0xff1d2329), kPanel(0xff262e36), kAccent(0xff4fb3d9),
     kText(0xffe6edf3), kDim(0xff9aa7b4);
 constexpr int kWidth = 560, kRow = 34, kMargin = 16, kLabelWidth = 150;
-const char* const kSliders[] = {"structure_amount", "texture_amount", "temperature", "mix",
-                                "output_gain"};
 }  // namespace
 
 StarEditor::StarEditor(StarProcessor& owner)
     : AudioProcessorEditor(owner), processor_(owner) {
   auto& state = owner.parameters();
-  for (const char* id : kSliders) {
+  for (const star::ParameterSpec& spec : star::kParameters) {
+    const char* id = spec.id;
     SliderRow row;
     row.label = std::make_unique<juce::Label>();
     row.label->setText(state.getParameter(id)->getName(64), juce::dontSendNotification);

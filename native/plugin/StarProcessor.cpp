@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "StarEditor.h"
+#include "star_parameters.h"
 #include "star_resample.h"
 #include "wav.h"
 
@@ -94,42 +95,29 @@ juce::StringArray StarProcessor::texture_choices() {
 }
 
 juce::AudioProcessorValueTreeState::ParameterLayout StarProcessor::layout() {
-  using juce::AudioParameterFloat;
-  using juce::NormalisableRange;
-  using juce::ParameterID;
-  auto decimals = [](int places, const char* label) {
-    return juce::AudioParameterFloatAttributes()
-        .withLabel(label)
-        .withStringFromValueFunction([places](float v, int) { return juce::String(v, places); })
-        .withValueFromStringFunction([](const juce::String& t) { return t.getFloatValue(); });
-  };
   juce::AudioProcessorValueTreeState::ParameterLayout l;
-  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"structure_amount", 1},
-                                              "Structure Amount",
-                                              NormalisableRange<float>(0.f, 1.f), 0.f,
-                                              decimals(2, "")));
-  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"texture_amount", 1}, "Texture Amount",
-                                              NormalisableRange<float>(0.f, 1.f), 0.f,
-                                              decimals(2, "")));
-  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"temperature", 1}, "Temperature",
-                                              NormalisableRange<float>(0.f, 2.f), 0.f,
-                                              decimals(2, "")));
-  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"mix", 1}, "Mix",
-                                              NormalisableRange<float>(0.f, 1.f), 1.f,
-                                              decimals(2, "")));
-  l.add(std::make_unique<AudioParameterFloat>(ParameterID{"output_gain", 1}, "Output Gain",
-                                              NormalisableRange<float>(-24.f, 24.f), 0.f,
-                                              decimals(1, "dB")));
+  for (const star::ParameterSpec& spec : star::kParameters) {  // shared with the CLAP
+    const int places = spec.decimals;
+    l.add(std::make_unique<juce::AudioParameterFloat>(
+        juce::ParameterID{spec.id, 1}, spec.name,
+        juce::NormalisableRange<float>(spec.min, spec.max), spec.def,
+        juce::AudioParameterFloatAttributes()
+            .withLabel(spec.unit)
+            .withStringFromValueFunction(
+                [places](float v, int) { return juce::String(v, places); })
+            .withValueFromStringFunction(
+                [](const juce::String& t) { return t.getFloatValue(); })));
+  }
   // The texture: the file from $STAR_TEXTURE when set, else the bundled "texture" example.
   const juce::StringArray choices = texture_choices();
   int initial = choices.indexOf("texture");
   if (env_texture() != juce::File()) initial = choices.indexOf(kTextureFile);
-  l.add(std::make_unique<juce::AudioParameterChoice>(ParameterID{"texture_source", 1},
+  l.add(std::make_unique<juce::AudioParameterChoice>(juce::ParameterID{"texture_source", 1},
                                                      "Texture Source", choices,
                                                      juce::jmax(0, initial)));
   // Changes the latency, so it is not automatable: hosts apply it when they re-prepare.
   l.add(std::make_unique<juce::AudioParameterBool>(
-      ParameterID{"worker_thread", 1}, "Worker Thread", false,
+      juce::ParameterID{"worker_thread", 1}, "Worker Thread", false,
       juce::AudioParameterBoolAttributes().withAutomatable(false)));
   return l;
 }
@@ -290,22 +278,19 @@ void StarProcessor::service_loop() {
   std::unique_lock<std::mutex> lock(service_mutex_);
   while (!stop_service_) {
     service_wake_.wait_for(lock, std::chrono::milliseconds(50));
-    if (stop_service_ || isNonRealtime()) continue;  // offline: the callback does it inline
-    if (texture_generation_.load() != texture_loaded_generation_ && chain_.engine != nullptr) {
-      const int generation = texture_generation_.load();
-      load_texture(juce::roundToInt(texture_source_->load()));
-      texture_loaded_generation_ = generation;
-    }
-    if (rebuild_wanted_.load() && chain_.engine != nullptr) {
-      rebuild_wanted_ = false;
+    // offline rendering: the callback does this work itself, before its next block
+    if (stop_service_ || isNonRealtime() || chain_.engine == nullptr) continue;
+    sync_texture();
+    // The rebuild itself waits for prepareToPlay/reset (rebuild_wanted_ stays set until then);
+    // announcing the new latency makes the host call them. Announcing it again is a no-op.
+    if (rebuild_wanted_.load()) {  // (switched back before a re-prepare: latency_ again)
       const bool worker = worker_->load() > 0.5f;
-      if (worker != chain_.worker) {
-        const int hop = chain_.engine->model().hop, rate = chain_.engine->sample_rate();
-        const int inner = chain_.threaded ? chain_.threaded->inner().latency_samples() : latency_;
-        setLatencySamples(worker ? inner + star::ThreadedEngine::default_headroom(
+      const int hop = chain_.engine->model().hop, rate = chain_.engine->sample_rate();
+      const int inner = chain_.threaded ? chain_.threaded->inner().latency_samples() : latency_;
+      setLatencySamples(worker == chain_.worker ? latency_
+                        : worker ? inner + star::ThreadedEngine::default_headroom(
                                                chain_.max_block, hop, chain_.host_rate, rate)
                                  : inner);
-      }
     }
   }
 }
@@ -324,11 +309,15 @@ void StarProcessor::service_pending() {
       }
     }
   }
+  sync_texture();
+}
+
+// Caller holds service_mutex_: load the texture the parameter asks for, when it changed.
+void StarProcessor::sync_texture() {
   const int generation = texture_generation_.load();
-  if (generation != texture_loaded_generation_) {
-    load_texture(juce::roundToInt(texture_source_->load()));
-    texture_loaded_generation_ = generation;
-  }
+  if (generation == texture_loaded_generation_) return;
+  load_texture(juce::roundToInt(texture_source_->load()));
+  texture_loaded_generation_ = generation;
 }
 
 // Caller holds service_mutex_. Encodes and hands over; the engine switches at its next frame.

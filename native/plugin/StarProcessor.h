@@ -69,6 +69,7 @@ class StarProcessor : public juce::AudioProcessor,
   void adopt_chain(StarChain chain);
   void service_loop();
   void service_pending();  // rebuild / load what the parameters ask for (never the audio thread)
+  void sync_texture();
   void load_texture(int choice);
   void push_morph();
   void reset_streams();
