@@ -11,7 +11,7 @@ from .errors import ConfigError
 
 CONFIG_VERSION = 2
 FAMILIES = ("waveform", "spectral")
-HEADS = ("istft", "phase-vocoder", "harmonic")
+HEADS = ("istft", "phase-vocoder", "harmonic", "peak-locked")
 BACKBONES = ("mamba", "cnn")
 
 
@@ -46,6 +46,8 @@ class VAEConfig:
     # instead of ``frame_layers`` residual units (v1), and the synthesis head: ``istft`` (v1,
     # phase predicted per frame), ``phase-vocoder`` (v2, phase accumulated across frames) or
     # ``harmonic`` (v2 plus a comb of ``harmonics`` partials on a predicted f0, synthesis.py)
+    # or ``peak-locked`` (v3: residual magnitude + comb magnitude, phase locked to the
+    # magnitude's peaks; needs a pitch channel)
     decoder_blocks: int = 0
     head: str = "istft"
     harmonics: int = 64
@@ -123,6 +125,8 @@ class VAEConfig:
                  and 0 <= self.pitch_channel < self.latent_channels),
              f"pitch_channel must be null or a latent channel 0..{self.latent_channels - 1}, "
              f"got {self.pitch_channel!r}")
+        need(self.head != "peak-locked" or self.pitch_channel is not None,
+             "head 'peak-locked' needs a pitch_channel (its comb reads the latent pitch code)")
         need(isinstance(self.decoder_blocks, int) and self.decoder_blocks >= 0,
              f"decoder_blocks must be an integer >= 0, got {self.decoder_blocks!r}")
         need(self.hidden >= 1 and self.width >= 1, "hidden and width must be >= 1")

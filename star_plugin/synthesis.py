@@ -23,6 +23,7 @@ far below the 1e-4 parity bound.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
@@ -174,9 +175,14 @@ class HarmonicHead(PhaseVocoderHead):
     def extra_channels(self) -> int:
         return 2 + self.harmonics
 
+    @property
+    def pv_channels(self) -> int:
+        """Input channels per audio channel before the comb's (the phase-vocoder head's)."""
+        return 3 * self.bins
+
     def split(self, x: torch.Tensor):
         """Head input -> (phase-vocoder channels, f0 logit, amplitude logit, partial logits)."""
-        pv = 3 * self.bins
+        pv = self.pv_channels
         end = pv + 2 + self.harmonics
         return (x[:, :pv], x[:, pv:pv + 1], x[:, pv + 1:pv + 2], x[:, pv + 2:end])
 
@@ -244,6 +250,127 @@ class HarmonicHead(PhaseVocoderHead):
     def _phase_states(self, batch, device=None, dtype=None) -> dict:
         return {**super()._phase_states(batch, device, dtype),
                 "f0_phase": torch.zeros(batch, 1, 1, device=device, dtype=dtype)}
+
+
+PEAK_CLIMB_STEPS = 3        # a bin finds its peak by stepping to a louder neighbour this often
+LEVEL_RANGE = 8.0           # the comb's log amplitude is bounded to -4 +- this (tanh)
+RESIDUAL_OFFSET = 6.0       # a zero residual channel is exp(-6): the noise branch starts low
+
+
+def peak_owner(logmag: torch.Tensor, steps: int = PEAK_CLIMB_STEPS) -> torch.Tensor:
+    """(b, bins, t) log magnitude -> (b, bins, t) int64: the bin of the spectral peak each bin
+    belongs to, found by climbing ``steps`` times to the louder of its two neighbours (a
+    partial's main lobe is 4 bins wide: every bin of it reaches the lobe's top). Gathers only:
+    exports to ONNX and streams frame by frame."""
+    bins = logmag.shape[1]
+    padded = torch.nn.functional.pad(logmag, (0, 0, 1, 1), value=-1e30)
+    left, right = padded[:, :-2], padded[:, 2:]
+    up = (right > logmag) & (right >= left)
+    down = (left > logmag) & ~up
+    k = torch.arange(bins, device=logmag.device)[None, :, None]
+    towards = k + up.to(torch.int64) - down.to(torch.int64)
+    owner = towards
+    for _ in range(steps - 1):
+        owner = towards.gather(1, owner)
+    return owner
+
+
+def peak_frequency(logmag: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+    """Each bin's peak frequency in bins: its owner's index plus a parabola's vertex through the
+    owner's log magnitude and its neighbours' (within half a bin)."""
+    bins = logmag.shape[1]
+    a = logmag.gather(1, (owner - 1).clamp(0, bins - 1))
+    b = logmag.gather(1, owner)
+    c = logmag.gather(1, (owner + 1).clamp(0, bins - 1))
+    curvature = a - 2.0 * b + c
+    bent = curvature < -1e-6
+    shift = 0.5 * (a - c) / torch.where(bent, curvature, torch.full_like(curvature, -1.0))
+    shift = torch.where(bent, shift, torch.zeros_like(shift)).clamp(-0.5, 0.5)
+    return owner.to(logmag.dtype) + shift
+
+
+def peak_locked_phase(magnitude: torch.Tensor, previous: torch.Tensor, hop: int, n_fft: int):
+    """Phase from magnitude alone: (b, bins, t) magnitudes, (b, bins, 1) accumulated phase ->
+    (phase of each bin counted from the frame centre, the new accumulated phase).
+
+    Every bin accumulates the advance of its peak's frequency (not its own centre's); every bin
+    then takes its peak's accumulated phase, so a partial's main lobe stays one coherent
+    sinusoid (with free per-bin phases the lobe partly cancels: 3.4 dB lost on real audio,
+    benchmarks/calibrate_v3.json). No gradient: the phase follows the magnitude."""
+    with torch.no_grad():
+        logmag = torch.log(magnitude.detach() + 1e-9)
+        owner = peak_owner(logmag)
+        frequency = peak_frequency(logmag, owner)
+        increment = (TWO_PI * hop / n_fft) * frequency.to(torch.float64)
+        running = wrap_phase(previous.to(torch.float64) + torch.cumsum(increment, dim=-1))
+        locked = running.gather(1, owner).to(magnitude.dtype)
+    return locked, running[..., -1:].to(magnitude.dtype)
+
+
+class PeakLockedHead(HarmonicHead):
+    """Magnitude only, phase from the magnitude's peaks: the v3 head.
+
+    The decoder predicts, per frame, a residual log magnitude per bin and a harmonic comb
+    (f0 as a bounded correction of the latent pitch code, an overall amplitude, a distribution
+    over partials), both as *magnitudes*: the comb draws each partial's window lobe at h x f0.
+    Their sum is the frame's magnitude, trained directly against the input's analysis
+    (training/stage1.py: no audio rendered in the step); the phase comes from it by
+    :func:`peak_locked_phase` (streaming state ``phase``, one value per bin). The oracle with
+    the input's own magnitude and this phase rule: benchmarks/calibrate_v3.json.
+
+    Input channels per audio channel: ``bins`` residual log magnitudes, then f0 channel,
+    amplitude logit and ``harmonics`` partial logits (and the pitch code, when ``code_input``).
+    """
+
+    def __init__(self, n_fft: int, hop: int, sample_rate: int, harmonics: int,
+                 top_hz: float = 8000.0, code_input: bool = True):
+        super().__init__(n_fft, hop, sample_rate, harmonics, top_hz, code_input,
+                         learned_phase=False)
+
+    @property
+    def pv_channels(self) -> int:
+        return self.bins
+
+    def _peaks(self, frequency, level, logits) -> torch.Tensor:
+        # a bounded exponential scale (tanh, not a clamp: the gradient never stops) times a
+        # normalised distribution: the overall level and the partials' shares learn apart
+        audible = torch.sigmoid((self.top_hz - 0.5 * HARMONIC_TAPER_HZ - frequency)
+                                / (0.1 * HARMONIC_TAPER_HZ))
+        weights = torch.softmax(logits, dim=1) * audible
+        return self.peak * torch.exp(LEVEL_RANGE * torch.tanh(level / LEVEL_RANGE) - 4.0) * weights
+
+    def comb_magnitude(self, frequency: torch.Tensor, peaks: torch.Tensor) -> torch.Tensor:
+        """Partials (b, H, t) in Hz with their peak magnitudes -> (b, bins, t): each partial's
+        window lobe |W(k - h f0)| scaled to its peak, summed."""
+        position = frequency * (self.n_fft / self.sample_rate)
+        index = torch.floor(position).detach()[:, :, None, :] + self.lobe_offset
+        lobe = hann_lobe(index - position[:, :, None, :]).abs()
+        inside = (index >= 0) & (index < self.comb_bins)
+        lobe = torch.where(inside, lobe, torch.zeros_like(lobe))
+        index = index.clamp(0, self.comb_bins - 1).to(torch.int64).flatten(1, 2)
+        b, t = frequency.shape[0], frequency.shape[-1]
+        comb = frequency.new_zeros(b, self.comb_bins, t).scatter_add(
+            1, index, (lobe * peaks[:, :, None, :]).flatten(1, 2))
+        return torch.nn.functional.pad(comb, (0, 0, 0, self.bins - self.comb_bins))
+
+    def magnitude(self, x: torch.Tensor, f0: Optional[torch.Tensor] = None):
+        """Head input -> (frame magnitudes (b, bins, t), partial frequencies, partial peaks).
+        ``f0`` (b, 1, t) replaces the predicted one (training draws the comb on the
+        analysis f0, so the amplitudes learn on the right partials from the first step)."""
+        residual, _, level, logits = self.split(x)
+        frequency = self.partial * (self.f0(x) if f0 is None else f0)
+        peaks = self._peaks(frequency, level, logits)
+        noise = torch.exp((residual - RESIDUAL_OFFSET).clamp(max=MAX_LOG_MAGNITUDE))
+        return noise + self.comb_magnitude(frequency, peaks), frequency, peaks
+
+    def _spectrum(self, x: torch.Tensor, state: dict):
+        magnitude = self.magnitude(x)[0]
+        phase, last = peak_locked_phase(magnitude, state["phase"], self.hop, self.n_fft)
+        re, im = magnitude * torch.cos(phase), magnitude * torch.sin(phase)
+        return self._from_centre(re, im), {"phase": last}
+
+    def _phase_states(self, batch, device=None, dtype=None) -> dict:
+        return {"phase": torch.zeros(batch, self.bins, 1, device=device, dtype=dtype)}
 
 
 def init_head_projection(projection: nn.Conv1d, bins: int, audio_channels: int) -> None:

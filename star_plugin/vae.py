@@ -27,7 +27,8 @@ from .layers import (ChannelNorm, Conv, ConvTranspose, Snake, conv_stack, convne
 from .mamba import MambaLayer, RMSNorm
 from .spectral import ISTFTSynthesis, STFTAnalysis
 from .pitch import CausalPitchTracker, PitchEncoder
-from .synthesis import HarmonicHead, HarmonicProjection, PhaseVocoderHead, init_head_projection
+from .synthesis import (HarmonicHead, HarmonicProjection, PeakLockedHead, PhaseVocoderHead,
+                        init_head_projection)
 from .streaming import (Streamable, StreamSequential, frames_to_encode, latency_fifo,
                         split_whole_hops, step_layers)
 
@@ -129,7 +130,8 @@ def build_encoder(cfg: VAEConfig) -> StreamSequential:
 def spectral_synthesis(cfg: VAEConfig) -> list:
     """The frame-rate decoder and its head. v1: residual units, a 1x1 conv to (log magnitude,
     phase) and an inverse STFT. v2: causal ConvNeXt blocks and the phase-vocoder head, with
-    or without the f0-driven harmonic comb."""
+    or without the f0-driven harmonic comb. v3: the same blocks and the peak-locked head
+    (residual + comb magnitudes, phase from the magnitude's peaks)."""
     c, h, ch = cfg.causal, cfg.hidden, cfg.audio_channels
     bins = cfg.n_fft // 2 + 1
     if cfg.head == "istft":
@@ -138,6 +140,10 @@ def spectral_synthesis(cfg: VAEConfig) -> list:
         return [*body, Conv(h, 2 * bins * ch, 1, causal=c), PerChannel(head, ch)]
     body = ([conv_stack(h, cfg.frame_layers, kernel=3, causal=c)] if cfg.decoder_blocks == 0
             else [convnext_block(h, causal=c) for _ in range(cfg.decoder_blocks)])
+    if cfg.head == "peak-locked":
+        head = PeakLockedHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics)
+        projection = HarmonicProjection(h, bins, head.extra_channels, ch)
+        return [*body, ChannelNorm(h), projection, PerChannel(head, ch)]
     if cfg.head == "harmonic":
         head = HarmonicHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics,
                             code_input=cfg.pitch_channel is not None,
@@ -165,7 +171,7 @@ def build_decoder(cfg: VAEConfig) -> StreamSequential:
             if s > 1:
                 layers += [Snake(h), ConvTranspose(h, h, 2 * s, s, causal=c)]
         layers += spectral_synthesis(cfg)
-    if cfg.head == "harmonic" and cfg.pitch_channel is not None:
+    if cfg.head in ("harmonic", "peak-locked") and cfg.pitch_channel is not None:
         return PitchDecoder(layers, cfg.pitch_channel, int(math.prod(cfg.frame_strides)),
                             cfg.audio_channels)
     return Decoder(*layers)

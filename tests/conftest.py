@@ -16,6 +16,8 @@ V2 = dict(family="spectral", backbone="mamba", decoder_blocks=2, head="phase-voc
 V2_HARMONIC = dict(V2, head="harmonic", harmonics=6)
 # and with latent channel 0 the causal YIN pitch code (its tracker's window as state too)
 V2_PITCH = dict(V2_HARMONIC, pitch_channel=0)
+# v3: residual + comb magnitudes, the phase locked to the magnitude's peaks (one phase state)
+V3 = dict(V2_PITCH, head="peak-locked")
 
 
 def tiny_config(**overrides) -> VAEConfig:

@@ -6,7 +6,7 @@ import torch
 from star_plugin.errors import StreamingError
 from star_plugin.streaming import flatten_state
 
-from conftest import FAMILIES, V2, V2_HARMONIC, V2_PITCH, tiny_model
+from conftest import FAMILIES, V2, V2_HARMONIC, V2_PITCH, V3, tiny_model
 
 
 def stream_in_blocks(model, x, sizes):
@@ -26,7 +26,7 @@ def stream_in_blocks(model, x, sizes):
 
 
 KINDS = [dict(family=f, backbone=b) for f, b in FAMILIES] + [
-    V2, V2_HARMONIC, V2_PITCH, dict(V2_HARMONIC, learned_phase=False)]
+    V2, V2_HARMONIC, V2_PITCH, dict(V2_HARMONIC, learned_phase=False), V3]
 KIND_IDS = [f"{k['family']}-{k['backbone']}" + (f"-{k['head']}" if "head" in k else "")
             + ("-pitch" if "pitch_channel" in k else "")
             + ("-bin-centre" if k.get("learned_phase") is False else "") for k in KINDS]

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from star_plugin.spectral import STFTAnalysis
-from star_plugin.synthesis import (F0_LOWEST_HZ, F0_OCTAVES, HarmonicHead, PhaseVocoderHead,
-                                   hann_lobe, wrap_phase)
+from star_plugin.synthesis import (F0_LOWEST_HZ, F0_OCTAVES, HarmonicHead, PeakLockedHead,
+                                   PhaseVocoderHead, hann_lobe, peak_frequency, peak_locked_phase,
+                                   peak_owner, wrap_phase)
 
 SR, N_FFT, HOP = 44100, 1024, 256
 
@@ -241,3 +242,92 @@ def test_comb_amplitude_counts_only_partials_the_head_can_draw():
                                            head.drawable_hz)
     assert 9 * f0 > head.drawable_hz > 8 * f0
     assert float(drawable) < 0.2 < float(counted)
+
+
+# ---------------------------------------------------------------- the peak-locked head (v3)
+def sine_magnitude(freq: float, frames: int, amplitude: float = 0.5) -> torch.Tensor:
+    """The analysis magnitude of a steady sine (1, bins, frames): what an ideal decoder gives."""
+    with torch.no_grad():
+        spectrum = STFTAnalysis(N_FFT, HOP)(
+            torch.from_numpy(amplitude * sine(freq, (frames + 4) * HOP))[None, None])
+    re, im = spectrum.chunk(2, dim=1)
+    return torch.sqrt(re ** 2 + im ** 2)[..., 4:]
+
+
+def test_every_bin_of_a_lobe_finds_its_peak():
+    logmag = torch.log(sine_magnitude(331.7, 3) + sine_magnitude(1234.5, 3) + 1e-6)
+    owner = peak_owner(logmag)[0, :, -1]
+    for freq in (331.7, 1234.5):
+        top = int(round(freq * N_FFT / SR))
+        lobe = range(top - 2, top + 3)
+        assert all(int(owner[k]) == top for k in lobe), (freq, owner[top - 3:top + 4])
+        # the parabola lands within a tenth of a bin of the partial
+        estimate = peak_frequency(logmag, peak_owner(logmag))[0, top, -1]
+        assert abs(float(estimate) - freq * N_FFT / SR) < 0.1
+
+
+@pytest.mark.parametrize("freq", [220.0, 331.7, 1234.5])
+def test_peak_locked_phase_draws_a_partial_between_bins_at_its_level(freq):
+    """From the magnitude alone: one coherent sine at the partial's frequency, at the input's
+    level (each bin at its own centre frequency beats and loses level)."""
+    frames = 200
+    magnitude = sine_magnitude(freq, frames)
+    phase, _ = peak_locked_phase(magnitude, torch.zeros(1, magnitude.shape[1], 1), HOP, N_FFT)
+    head = PhaseVocoderHead(N_FFT, HOP)
+    spectrum = head._from_centre(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+    with torch.no_grad():
+        audio = head.synthesis(spectrum)[0, 0].numpy()
+    steady = audio[N_FFT * 2: frames * HOP - N_FFT * 2]
+    spectrum = np.abs(np.fft.rfft(steady * np.hanning(steady.size)))
+    freqs = np.fft.rfftfreq(steady.size, 1.0 / SR)
+    assert abs(freqs[np.argmax(spectrum)] - freq) < 3.0
+    assert 20 * np.log10(spectrum[np.abs(freqs - freq) > 10.0].max() / spectrum.max()) < -30.0
+    rms_db = 20 * np.log10(np.sqrt(np.mean(steady ** 2)) / (0.5 / math.sqrt(2)))
+    assert abs(rms_db) < 0.5, rms_db
+    assert level_range_db(steady) < 0.5
+
+
+def peak_locked_input(head: PeakLockedHead, frames: int, f0: float, level: float):
+    """Residual silent, f0 as the pitch code, the comb at ``level`` spread over 3 partials."""
+    x = torch.zeros(1, head.bins + head.extra_channels + 1, frames)
+    x[:, :head.bins] = -30.0
+    x[:, head.bins + 1] = level
+    x[:, head.bins + 2 + 3:head.bins + 2 + head.harmonics] = -30.0
+    x[:, -1] = math.log2(f0 / 220.0)
+    return x
+
+
+def test_peak_locked_head_draws_its_comb_and_streams_exactly():
+    head = PeakLockedHead(N_FFT, HOP, SR, harmonics=8)
+    x = peak_locked_input(head, 80, 196.0, level=0.0)
+    offline, streamed, state = offline_and_streamed(head, x)
+    assert (streamed - offline).abs().max() <= 1e-4
+    assert set(state) == {"phase", "synthesis"}
+    audio = offline[0, 0, N_FFT * 2:].numpy()
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
+    freqs = np.fft.rfftfreq(audio.size, 1.0 / SR)
+    for h in (1, 2, 3):   # the three partials, the fourth is off
+        near = np.abs(freqs - h * 196.0) < 5.0
+        assert 20 * np.log10(spectrum[near].max() / spectrum.max()) > -3.0
+    assert 20 * np.log10(spectrum[np.abs(freqs - 4 * 196.0) < 5.0].max() / spectrum.max()) < -40
+    # magnitude() is what the synthesis draws: the analysis of the output has the same peaks
+    # magnitude() is what the synthesis draws: lobes at h x f0, nothing at the fourth partial
+    magnitude = head.magnitude(x)[0][0, :, -1]
+    assert magnitude.shape == (head.bins,)
+    for h, present in ((1, True), (2, True), (3, True), (4, False)):
+        position = h * 196.0 * N_FFT / SR
+        near = magnitude[int(position) - 1:int(position) + 3].max() / magnitude.max()
+        assert (float(near) > 0.5) == present, (h, float(near))
+
+
+def test_peak_locked_level_is_bounded_and_keeps_its_gradient():
+    head = PeakLockedHead(N_FFT, HOP, SR, harmonics=4)
+    x = peak_locked_input(head, 4, 220.0, level=0.0)
+    x[:, head.bins + 1] = torch.tensor([-1e4, 0.0, 50.0, 1e4])
+    x.requires_grad_(True)
+    _, _, peaks = head.magnitude(x)
+    total = peaks.sum(1)[0]
+    assert torch.isfinite(total).all() and float(total[0].detach()) > 0
+    assert float(total[-1].detach()) < head.peak * math.e ** 4.01
+    total[2].backward()
+    assert float(x.grad[0, head.bins + 1, 2]) > 0     # no clamp: still a gradient at 50

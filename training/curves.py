@@ -17,15 +17,42 @@ TRAIN_PANELS = (("reconstruction", ("stft", "mel")),
                 ("level", ("frame_energy",)),
                 ("pitch error (octaves)", ("f0_octaves", "latent_f0_octaves")),
                 ("comb amplitude (log error)", ("comb_amplitude",)),
+                ("stage 1: magnitude errors (dB)", ("envelope_db", "fine_db", "loudness_db")),
+                ("stage 1: partials (dB)", ("partial_db",)),
                 ("rate (bit/s)", ("rate_bps", "fitted_rate_bps")), ("beta-field scale", ("kl_scale",)))
 EVAL_PANELS = (("eval: MSD", ("mel_distance",)), ("eval: FSC", ("fsc",)),
                ("eval: f0 error (cents)", ("f0_cents",)),
                ("eval: level error (dB)", ("level_error_db",)),
                ("eval: buzz (output / input)", ("buzz_ratio",)),
-               ("eval: rate (bit/s)", ("rate_bits_per_second", "fitted_rate_bits_per_second")))
+               ("eval: rate (bit/s)", ("rate_bits_per_second", "fitted_rate_bits_per_second")),
+               ("eval: magnitude errors (dB)", ("envelope_db", "fine_db", "loudness_db")),
+               ("eval: partials (dB)", ("partial_db",)))
+# dashed lines: the largest error that still gave FSC >= 0.35 and level within 1.5 dB in the
+# calibration of the v3 head (benchmarks/calibrate_v3.py), per measure
+CALIBRATION = Path(__file__).resolve().parents[1] / "benchmarks" / "calibrate_v3.json"
+CALIBRATED = {"fine_db": "fine", "envelope_db": "envelope", "loudness_db": "loudness",
+              "partial_db": "partials", "f0_cents": "f0"}
 EVAL_FIELDS = ("step", "mel_distance", "stft_distance", "si_sdr", "fsc", "f0_cents", "level_error_db",
                "buzz_ratio", "rate_bits_per_second", "fitted_rate_bits_per_second",
-               "active_channels", "kl_share_first_8")
+               "active_channels", "kl_share_first_8", "envelope_db", "fine_db", "loudness_db",
+               "partial_db")
+
+
+def calibrated_limits() -> dict:
+    """measure -> the calibrated largest error (pitched clips), where the calibration ran."""
+    if not CALIBRATION.exists():
+        return {}
+    found = json.loads(CALIBRATION.read_text()).get("thresholds", {})
+    return {measure: found[family]["max_error"] for measure, family in CALIBRATED.items()
+            if found.get(family, {}).get("max_error") is not None}
+
+
+def _mark_limits(ax, keys, limits) -> None:
+    for key in keys:
+        if key in limits:
+            ax.axhline(limits[key], linestyle="--", linewidth=0.8, color="grey")
+            ax.annotate(f"calibrated {key} {limits[key]:g}", (0.01, limits[key]),
+                        xycoords=("axes fraction", "data"), fontsize=6, color="grey")
 
 
 def _float(value):
@@ -67,15 +94,18 @@ def plot(train: list[dict], evals: list[dict], title: str, path) -> None:
     axes = axes.ravel()
     steps = [_float(r["step"]) for r in train]
     width = max(1, len(train) // 60)
+    limits = calibrated_limits()
     for ax, (name, keys) in zip(axes, TRAIN_PANELS):
         for key in keys:
             ax.plot(steps, smooth([_float(r.get(key)) for r in train], width), label=key)
+        _mark_limits(ax, keys, limits)
         ax.set_title(name, fontsize=9)
         ax.legend(fontsize=7)
     eval_steps = [e["step"] for e in evals]
     for ax, (name, keys) in zip(axes[len(TRAIN_PANELS):], EVAL_PANELS):
         for key in keys:
             ax.plot(eval_steps, [_float(e.get(key)) for e in evals], marker="o", label=key)
+        _mark_limits(ax, keys, limits)
         ax.set_title(name, fontsize=9)
         if len(keys) > 1:
             ax.legend(fontsize=7)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from star_plugin.analysis import analyse, head_errors
 from star_plugin.atomic import atomic_path
 from star_plugin.audio import write_audio
 from star_plugin.metrics import (fine_structure_correlation, hop_buzz, level_error_db,
@@ -51,12 +52,27 @@ class Evaluator:
         self.audio_samples = audio_samples
         self.out = Path(out)
 
+    @staticmethod
+    def _target_errors(model, x, z) -> dict:
+        """A peak-locked head's per-target errors (dB, cents) with its own f0, as a listener
+        hears it: the figures the calibration (benchmarks/calibrate_v3.py) gives limits for."""
+        head = model.decoder.layers[-1].inner
+        if not hasattr(head, "magnitude"):
+            return {}
+        cfg = model.config
+        features = model.decoder.head_input(z)
+        rows = features.reshape(x.shape[0] * x.shape[1], -1, features.shape[-1])
+        target = analyse(x, cfg.sample_rate, cfg.n_fft, cfg.stft_hop, head.harmonics,
+                         head.drawable_hz, frames=rows.shape[-1])
+        return {k: float(v) for k, v in head_errors(head, rows, target).items()}
+
     @torch.no_grad()
     def run(self, model, regularizer, step: int) -> dict:
         model.eval()
         device = next(model.parameters()).device
         x = self.audio.to(device)
         recon, latent = model(x, sample=False)
+        target_errors = self._target_errors(model, x, latent.mean)
         kl_t = kl_nats_per_frame(latent.mean, latent.logsigma)
         kl = kl_t.cpu().numpy()
         recon_np, x_np = recon.cpu().numpy(), self.audio.numpy()
@@ -82,6 +98,7 @@ class Evaluator:
             "active_channels": int((kl > 0.1).sum()),
             "kl_share_first_8": float(kl[:8].sum() / max(kl.sum(), 1e-12)),
             "kl_per_channel": [round(float(v), 5) for v in kl],
+            **target_errors,
         }
         folder = self.out / "eval"
         folder.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,16 @@ class LossConfig:
     # the harmonic head's partial amplitudes against the input's own spectrum at h x its f0
     # (pitch.comb_amplitude_distance, log): needs loss.f0 > 0 (the same head pass)
     comb_amplitude: float = 0.0
+    # stage 1 of v3 (training/trainer.py, star_plugin.analysis): ``render: false`` renders no
+    # audio in the step; the head's magnitudes are trained against the input's analysis
+    # directly: its 300 Hz envelope, its fine structure (loud bins), the loudness per frame
+    # (all L1 in dB) and the comb's partials (dB, voiced frames, drawable partials; the comb
+    # drawn on the analysis f0)
+    render: bool = True
+    magnitude_envelope: float = 0.0
+    magnitude_fine: float = 0.0
+    loudness: float = 0.0
+    partials: float = 0.0
     kl_warmup_steps: int = 1000
     # rate control: scale the whole beta field (its shape kept) so that the fitted rate (KL
     # against a Gaussian fitted to the batch's latents) tracks this many bits/s; None keeps

@@ -2,6 +2,8 @@
 
 Losses: multi-resolution STFT + multi-scale mel + waveform L1, the STAR (or uniform-beta) KL
 with a linear warm-up, and optionally a multi-scale STFT discriminator with feature matching.
+Stage 1 of v3 (``loss.render: false``) renders no audio: the head's magnitudes are trained
+against the input's analysis at frame rate (``star_plugin.analysis``).
 AdamW, gradient clipping, warm-up + cosine learning rate, EMA weights (the shipped ones).
 
 Robustness: a batch is a pure function of (seed, step, rank) and so is the sampling noise, so
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from star_plugin.analysis import analyse, head_errors
 from star_plugin.architectures import architecture
 from star_plugin.atomic import atomic_path
 from star_plugin.config import VAEConfig
@@ -44,8 +47,10 @@ from .evaluation import Evaluator
 from .train_config import TrainConfig, apply_overrides
 
 CHECKPOINT = "checkpoint.pt"
+TARGET_ERRORS = ("envelope_db", "fine_db", "loudness_db", "partial_db", "f0_cents")
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "inst_freq", "group_delay",
               "head_inst_freq", "frame_energy", "f0_octaves", "latent_f0_octaves", "comb_amplitude",
+              "envelope_db", "fine_db", "loudness_db", "partial_db", "f0_cents",
               "kl_nats_per_frame", "rate_bps", "fitted_rate_bps", "kl_weight", "kl_scale", "adv",
               "feature_matching", "disc", "grad_norm"]
 
@@ -61,13 +66,18 @@ def model_config(config: TrainConfig) -> VAEConfig:
 
 
 class TrainStep(torch.nn.Module):
-    """The VAE pass that DDP wraps: tensors in, tensors out."""
+    """The VAE pass that DDP wraps: tensors in, tensors out. ``render=False`` (stage 1 of v3)
+    stops at the head's input: no audio is synthesised in the step."""
 
-    def __init__(self, model: StarVAE, with_head: bool = False):
+    def __init__(self, model: StarVAE, with_head: bool = False, render: bool = True):
         super().__init__()
-        self.model, self.with_head = model, with_head
+        self.model, self.with_head, self.render = model, with_head, render
 
     def forward(self, x):
+        if not self.render:
+            latent = self.model.encode(x)
+            features = self.model.decoder.head_input(latent.sample())
+            return None, latent.mean, latent.logsigma, features
         if self.with_head:  # the head's input too, for its direct frequency loss
             recon, latent, features = self.model.forward_with_head(x)
             return recon, latent.mean, latent.logsigma, features
@@ -159,10 +169,14 @@ class Trainer:
         wrap = (lambda m: DistributedDataParallel(m)) if self.ctx.distributed else (lambda m: m)
         self.head_loss = bool(config.loss.head_inst_freq) and self.vae_config.head != "istft"
         self.f0_loss = bool(config.loss.f0) and self.vae_config.head == "harmonic"
+        if not config.loss.render and self.vae_config.head != "peak-locked":
+            raise ConfigError("loss.render: false (analysis targets, no audio in the step) needs "
+                              "model.head 'peak-locked'")
         if config.loss.latent_f0 and not 0 <= config.loss.latent_f0_channel < self.vae_config.latent_channels:
             raise ConfigError(f"loss.latent_f0_channel must be in 0..{self.vae_config.latent_channels - 1}, "
                               f"got {config.loss.latent_f0_channel!r}")
-        self.train_step = wrap(TrainStep(self.model, with_head=self.head_loss or self.f0_loss))
+        self.train_step = wrap(TrainStep(self.model, with_head=self.head_loss or self.f0_loss,
+                                         render=config.loss.render))
         self.disc_step = wrap(self.disc) if self.disc is not None else None
         sr = self.vae_config.sample_rate
         self.pool = ClipPool(config.data.corpus, config.data.split, sr, config.data.max_items,
@@ -260,11 +274,28 @@ class Trainer:
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda) if on_cuda \
             else torch.autocast("cpu", enabled=False)
 
+    def _analysis_losses(self, x: torch.Tensor, features: torch.Tensor):
+        """Stage 1 (``loss.render: false``): the head's magnitudes against the input's analysis,
+        the comb drawn on the analysis f0; the f0 correction against YIN. -> (loss, log row)."""
+        cfg, v = self.config.loss, self.vae_config
+        head = self.model.decoder.layers[-1].inner
+        rows = features.float().reshape(x.shape[0] * x.shape[1], -1, features.shape[-1])
+        target = analyse(x, v.sample_rate, v.n_fft, v.stft_hop, head.harmonics, head.drawable_hz,
+                         frames=rows.shape[-1])
+        errors = head_errors(head, rows, target, analysis_f0=True)
+        loss = (cfg.magnitude_envelope * errors["envelope_db"] + cfg.magnitude_fine * errors["fine_db"]
+                + cfg.loudness * errors["loudness_db"] + cfg.partials * errors["partial_db"]
+                + cfg.f0 * errors["f0_cents"] / 1200.0)
+        return loss, {k: e.item() for k, e in errors.items()}
+
     def train_one(self) -> dict:
         cfg, x = self.config, self._batch()
         self.model.train()
         with self._autocast():
             recon, mu, logsigma, features = self.train_step(x)
+        if not cfg.loss.render:
+            loss, row = self._analysis_losses(x, features)
+            return self._finish_step(loss, row, mu, logsigma)
         recon = recon.float()
         sr = self.vae_config.sample_rate
         convergence, log_mag, mel = stft_and_mel_distances(recon, x, sr)
@@ -304,6 +335,11 @@ class Trainer:
                                                self.vae_config.stft_hop, head.drawable_hz)
                 loss = loss + cfg.loss.comb_amplitude * comb
                 row.update(comb_amplitude=comb.item())
+        return self._finish_step(loss, row, mu, logsigma, x, recon)
+
+    def _finish_step(self, loss, row, mu, logsigma, x=None, recon=None) -> dict:
+        """The KL and rate control, the adversarial terms (when rendering), the update."""
+        cfg = self.config
         kl_weight = min(1.0, self.step / max(1, cfg.loss.kl_warmup_steps)) * math.exp(self.log_kl_scale)
         kl, kl_stats = self.regularizer(mu.float(), logsigma.float(), weight=kl_weight)
         loss = loss + kl
@@ -317,7 +353,7 @@ class Trainer:
         row.update(kl_nats_per_frame=kl_stats["kl_total"], rate_bps=rate, fitted_rate_bps=fitted,
                    kl_weight=kl_weight, kl_scale=math.exp(self.log_kl_scale))
         adv = cfg.adversarial
-        if self.disc is not None and self.step >= adv.start_step:
+        if self.disc is not None and recon is not None and self.step >= adv.start_step:
             with self._autocast():
                 outputs = self.disc_step(torch.cat([x, recon.detach()]))
             split = [[(o[:len(x)], [f[:len(x)] for f in fs]) for o, fs in outputs],
@@ -401,7 +437,9 @@ class Trainer:
                         writer.writerow({k: (f"{v:.5g}" if isinstance(v, float) else v)
                                          for k, v in row.items()})
                         log.flush()
-                        bar.set_postfix(mel=f"{row['mel']:.3f}", kl=f"{row['kl_nats_per_frame']:.1f}")
+                        shown = ({"mel": f"{row['mel']:.3f}"} if "mel" in row
+                                 else {"fine": f"{row['fine_db']:.2f}dB"})
+                        bar.set_postfix(**shown, kl=f"{row['kl_nats_per_frame']:.1f}")
                         if tensorboard:
                             for k, v in row.items():
                                 tensorboard.add_scalar(f"train/{k}", v, self.step)
@@ -433,7 +471,8 @@ class Trainer:
               f"{result['stft_distance']:.3f} si-sdr {result['si_sdr']:.2f} dB, FSC "
               f"{result['fsc']:.3f}, f0 error {result['f0_cents']:.0f} cents, level "
               f"{result['level_error_db']:+.2f} dB, buzz x"
-              f"{result['buzz_ratio']:.2f}, {result['rate_bits_per_second']:.0f} bit/s",
+              f"{result['buzz_ratio']:.2f}, {result['rate_bits_per_second']:.0f} bit/s"
+              + ("".join(f", {k} {result[k]:.2f}" for k in TARGET_ERRORS if k in result)),
               file=sys.stderr)
         if tensorboard:
             for k in ("mel_distance", "stft_distance", "si_sdr", "fsc", "f0_cents", "level_error_db",

@@ -1,0 +1,145 @@
+"""Frame-rate analysis targets of the v3 decoder, and the errors measured against them.
+
+Stage 1 of STAR-VAE v3 (training/stage1.py) trains the decoder on what the synthesis head
+needs, measured from each input at the head's STFT frames, instead of on audio rendered
+inside every step: the log magnitude per bin, the YIN f0 and voicing, the magnitude of each
+drawable partial, the loudness per frame. The same error measures (in dB and cents) are
+printed by the calibration (benchmarks/calibrate_v3.py: which error still gives FSC 0.35 and
+level within 1.5 dB) and logged by the trainer, so the two can be read side by side.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .pitch import model_frame_f0
+from .spectral import STFTAnalysis
+
+DB = 20.0 / math.log(10.0)     # natural log of a magnitude -> dB
+MAGNITUDE_FLOOR = 1e-4          # analysis scale: unit white noise ~ 1, so about -80 dB
+ENVELOPE_BINS = 7               # the envelope: a 7-bin (300 Hz) moving average of log magnitude
+FINE_RANGE_DB = 60.0            # fine structure counts on bins within this of the frame's peak
+SILENT_FRAME_DB = -60.0         # frames whose loudness is below this count for nothing
+
+
+@dataclass
+class FrameAnalysis:
+    """Targets at the head's frames, each (rows, ..., frames)."""
+    magnitude: torch.Tensor        # (rows, bins, t) analysis magnitude
+    f0: torch.Tensor               # (rows, 1, t) YIN f0 in Hz
+    voiced: torch.Tensor           # (rows, 1, t) bool
+    partial: torch.Tensor          # (rows, H, t) magnitude at h x f0 (the lobe's top)
+    partial_mask: torch.Tensor     # (rows, H, t) bool: voiced frame and a drawable partial
+
+    @property
+    def log_magnitude(self) -> torch.Tensor:
+        return torch.log(self.magnitude + MAGNITUDE_FLOOR)
+
+
+def stft_magnitude(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """(rows, 1, samples) -> (rows, bins, frames) with the model's own analysis (scale, frames)."""
+    analysis = STFTAnalysis(n_fft, hop).to(audio.device, audio.dtype)
+    re, im = analysis(audio).chunk(2, dim=1)
+    return torch.sqrt(re * re + im * im)
+
+
+@torch.no_grad()
+def analyse(audio: torch.Tensor, sample_rate: int, n_fft: int, hop: int, harmonics: int,
+            drawable_hz: float, frames: Optional[int] = None) -> FrameAnalysis:
+    """(batch, channels, samples) audio -> its :class:`FrameAnalysis`, one row per channel."""
+    rows = audio.reshape(-1, 1, audio.shape[-1]).float()
+    magnitude = stft_magnitude(rows, n_fft, hop)
+    if frames is not None:
+        magnitude = magnitude[..., :frames]
+    t = magnitude.shape[-1]
+    f0, voiced, _ = model_frame_f0(rows[:, 0], sample_rate, n_fft, hop, t)
+    f0, voiced = f0[:, None, :], voiced[:, None, :]
+    partial, inside = partial_magnitudes(magnitude, f0, harmonics, sample_rate, n_fft)
+    number = torch.arange(1, harmonics + 1, device=audio.device)[None, :, None]
+    mask = inside & voiced & (number * f0 < drawable_hz)
+    return FrameAnalysis(magnitude, f0, voiced, partial, mask)
+
+
+def partial_magnitudes(magnitude: torch.Tensor, f0: torch.Tensor, harmonics: int,
+                       sample_rate: int, n_fft: int):
+    """The larger of the two bins around each h x f0 (the lobe's top), and whether h x f0 lies
+    inside the spectrum: each (rows, H, t)."""
+    bins = magnitude.shape[1]
+    number = torch.arange(1, harmonics + 1, device=magnitude.device, dtype=f0.dtype)[None, :, None]
+    position = number * f0 * (n_fft / sample_rate)
+    below = position.floor().clamp(0, bins - 1).long()
+    above = (below + 1).clamp(max=bins - 1)
+    top = torch.maximum(magnitude.gather(1, below), magnitude.gather(1, above))
+    return top, position < bins - 1
+
+
+def log_envelope(log_magnitude: torch.Tensor, width: int = ENVELOPE_BINS) -> torch.Tensor:
+    """Moving average over bins (edges repeated): the spectral envelope of a log magnitude."""
+    rows, bins, t = log_magnitude.shape
+    x = log_magnitude.transpose(1, 2).reshape(rows * t, 1, bins)
+    x = F.avg_pool1d(F.pad(x, (width // 2, width // 2), mode="replicate"), width, stride=1)
+    return x.reshape(rows, t, bins).transpose(1, 2)
+
+
+def frame_loudness_db(magnitude: torch.Tensor) -> torch.Tensor:
+    """(rows, bins, t) -> (rows, 1, t): the frame's power in dB (analysis scale)."""
+    return 10.0 * torch.log10(magnitude.pow(2).sum(1, keepdim=True) + MAGNITUDE_FLOOR ** 2)
+
+
+def magnitude_errors(predicted: torch.Tensor, target: FrameAnalysis) -> dict:
+    """Mean absolute errors in dB of a predicted magnitude (rows, bins, t) against the
+    analysis: ``envelope_db`` (the 300 Hz envelope), ``fine_db`` (log magnitude minus its
+    envelope, on the loud bins: the peaks and valleys of harmonics), ``loudness_db`` (per
+    frame), all over the frames that are not silent. Differentiable in ``predicted``."""
+    t = min(predicted.shape[-1], target.magnitude.shape[-1])
+    log_p = torch.log(predicted[..., :t] + MAGNITUDE_FLOOR)
+    log_t = target.log_magnitude[..., :t]
+    env_p, env_t = log_envelope(log_p), log_envelope(log_t)
+    loud_t = frame_loudness_db(target.magnitude[..., :t])
+    frame = (loud_t > SILENT_FRAME_DB).to(log_p.dtype)                       # (rows, 1, t)
+    loud_bin = (log_t > log_t.amax(1, keepdim=True) - FINE_RANGE_DB / DB).to(log_p.dtype)
+    fine_weight = loud_bin * frame
+
+    def mean(error, weight):
+        weight = weight.expand_as(error)
+        return (error * weight).sum() / weight.sum().clamp(min=1.0)
+    return {
+        "envelope_db": DB * mean((env_p - env_t).abs(), frame),
+        "fine_db": DB * mean(((log_p - env_p) - (log_t - env_t)).abs(), fine_weight),
+        "loudness_db": mean((frame_loudness_db(predicted[..., :t]) - loud_t).abs(), frame),
+    }
+
+
+def partial_error_db(peaks: torch.Tensor, target: FrameAnalysis) -> torch.Tensor:
+    """Mean |dB| between the comb's partial peaks (rows, H, t) and the input's partial
+    magnitudes, over voiced frames and drawable partials (0 when there are none)."""
+    t = min(peaks.shape[-1], target.partial.shape[-1])
+    error = (torch.log(peaks[..., :t] + MAGNITUDE_FLOOR)
+             - torch.log(target.partial[..., :t] + MAGNITUDE_FLOOR)).abs()
+    weight = target.partial_mask[..., :t].to(error.dtype)
+    return DB * (error * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def f0_error_cents(f0: torch.Tensor, target: FrameAnalysis) -> torch.Tensor:
+    """Mean |cents| between a predicted f0 (rows, 1, t) and YIN's over the voiced frames."""
+    t = min(f0.shape[-1], target.f0.shape[-1])
+    error = 1200.0 * (torch.log2(f0[..., :t].clamp(min=1e-3)) - torch.log2(target.f0[..., :t])).abs()
+    weight = target.voiced[..., :t].to(error.dtype)
+    return (error * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def head_errors(head, head_input: torch.Tensor, target: FrameAnalysis,
+                analysis_f0: bool = False) -> dict:
+    """Every per-target error of a ``PeakLockedHead`` given ``head_input`` (rows, channels, t):
+    the magnitude errors, ``partial_db`` and ``f0_cents`` (tensors, differentiable).
+    ``analysis_f0``: draw the comb on the input's YIN f0 (stage 1), else on the head's own f0
+    (what a listener hears)."""
+    t = min(head_input.shape[-1], target.magnitude.shape[-1])
+    head_input = head_input[..., :t]
+    magnitude, _, peaks = head.magnitude(head_input, f0=target.f0[..., :t] if analysis_f0 else None)
+    return {**magnitude_errors(magnitude, target), "partial_db": partial_error_db(peaks, target),
+            "f0_cents": f0_error_cents(head.f0(head_input), target)}
