@@ -20,7 +20,7 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import V2, V2_HARMONIC, V2_PITCH, tiny_model
+from conftest import V2, V2_HARMONIC, V2_PITCH, V3, tiny_model
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -34,7 +34,8 @@ from star_plugin.native_build import (NativeBuildError, build_native, check_tool
 
 HEADS = {"istft": dict(family="spectral", backbone="mamba"),
          "phase-vocoder": V2, "harmonic": V2_HARMONIC,
-         "pitch": V2_PITCH}  # + the encoder's pitch-tracker window state
+         "pitch": V2_PITCH,  # + the encoder's pitch-tracker window state
+         "peak-locked": V3}  # v3: the phase locked to the magnitude's peaks
 # uneven host blocks: runs of single samples, blocks that complete no hop, several hops at once
 UNEVEN = [1, 1, 1, 5, 64, 3, 1000, 17, 1, 1, 250, 16, 15, 2]
 TOLERANCE = 1e-4
