@@ -14,13 +14,13 @@ Paths (all through ``star_plugin.synthesis``):
   peak's frequency, own running phase: the oracle study's B1) or ``locked`` (the
   ``PeakLockedHead`` rule: each bin takes its peak's phase);
 * C: comb + residual through ``PeakLockedHead.forward``: YIN f0 as the pitch code, the
-  partials' peaks = the input's magnitude at h x f0 on voiced frames, the residual = the input's
-  magnitude minus the comb's (>= 0).
+  harmonic envelope = the input's magnitude (3-bin maximum) on voiced frames, the residual =
+  the input's magnitude minus the comb's (>= 0).
 
 Errors: M: iid noise on the log magnitude (``fine``), the fine structure's contrast shrunk
 around the envelope (``contrast``: what an under-trained decoder does), a smooth random field
 on the envelope (``envelope``), each with every frame's loudness kept; a smooth random gain
-per frame (``loudness``); C: iid noise on the partials' magnitudes (``partials``), f0
+per frame (``loudness``); C: iid noise on the harmonic envelope (``partials``), f0
 off by a constant (``f0``), noise on the residual (``residual``).
 
     python benchmarks/calibrate_v3.py data/corpus-v2 --clips 16 \
@@ -53,7 +53,7 @@ from star_plugin.bench.report import finite_stats, iter_clips  # noqa: E402
 from star_plugin.convert import from_model_batch, to_model_batch  # noqa: E402
 from star_plugin.pitch import f0_to_code  # noqa: E402
 from star_plugin.spectral import ISTFTSynthesis  # noqa: E402
-from star_plugin.synthesis import (LEVEL_RANGE, RESIDUAL_OFFSET, TWO_PI,  # noqa: E402
+from star_plugin.synthesis import (RESIDUAL_OFFSET, TWO_PI,  # noqa: E402
                                    PeakLockedHead, peak_frequency, peak_locked_phase,
                                    peak_owner, wrap_phase)
 
@@ -92,19 +92,15 @@ def residual_channel(magnitude: torch.Tensor) -> torch.Tensor:
                        torch.full_like(magnitude, -30.0))
 
 
-def comb_channels(head: PeakLockedHead, peaks: torch.Tensor):
-    """Wanted partial peaks (1, H, t) -> (level, logits) with head._peaks(...) = peaks (audible
-    partials; a total beyond the level's bound is clamped to it)."""
-    total = peaks.sum(1, keepdim=True)
-    u = (torch.log(total.clamp(min=1e-12) / head.peak) + 4.0) / LEVEL_RANGE
-    level = LEVEL_RANGE * torch.atanh(u.clamp(-0.999999, 0.999999))
-    level = torch.where(total > 1e-9, level, torch.full_like(level, -1e3))
-    return level, torch.log(peaks + 1e-12)
+def envelope_channel(magnitude: torch.Tensor, voiced: torch.Tensor) -> torch.Tensor:
+    """The ideal harmonic envelope: the input's magnitude through a 3-bin maximum (so reading
+    it between two bins gives the lobe's top), on voiced frames; silent elsewhere."""
+    top = torch.nn.functional.max_pool1d(magnitude.transpose(1, 2), 3, 1, 1).transpose(1, 2)
+    return torch.where(voiced, residual_channel(top), torch.full_like(top, -30.0))
 
 
-def comb_input(head, residual_mag, f0, peaks):
-    level, logits = comb_channels(head, peaks)
-    return torch.cat([residual_channel(residual_mag), torch.zeros_like(f0), level, logits,
+def comb_input(residual_mag, envelope, f0):
+    return torch.cat([residual_channel(residual_mag), envelope, torch.zeros_like(f0),
                       f0_to_code(f0)], dim=1)
 
 
@@ -149,33 +145,33 @@ def rows_for_clip(head: PeakLockedHead, target: FrameAnalysis, seed: int):
         gain = smooth_field((1, 1, mag.shape[-1]), size, g, bins=1)
         yield m_row(f"M locked, loudness field {size:g} dB", "loudness", size, mag * torch.exp(gain))
     # the comb path
-    peaks = target.partial * target.partial_mask
-    frequency = head.partial[None] * target.f0
-    comb = head.comb_magnitude(frequency, head._peaks(frequency, *comb_channels(head, peaks)))
+    envelope = envelope_channel(mag, target.voiced)
+    x = comb_input(torch.zeros_like(mag), envelope, target.f0)
+    comb = head.magnitude(x)[0]
     residual = (mag - comb).clamp(min=0)
 
-    def run_c(res, f0, pk):
-        x = comb_input(head, res, f0, pk)
+    def run_c(res, f0, env):
+        x = comb_input(res, env, f0)
         with torch.no_grad():
             audio = head(x)
             total, _, drawn = head.magnitude(x)
         errors = {**measured_m(total), "partial_db": float(partial_error_db(drawn, target)),
-                  "f0_cents": float(f0_error_cents(head.f0(x), target))}
+                  "head_f0_cents": float(f0_error_cents(head.f0(x), target))}
         return audio, errors
-    yield ("C comb + residual", "C", 0.0, *run_c(residual, target.f0, peaks))
-    yield ("C comb only", "C", 0.0, *run_c(torch.zeros_like(residual), target.f0, peaks))
-    for size in GRID["partials"]:
-        noisy = peaks * torch.exp(torch.randn(peaks.shape, generator=g) * (size / DB))
-        yield (f"C, partials noise {size:g} dB", "partials", size, *run_c(residual, target.f0, noisy))
+    yield ("C comb + residual", "C", 0.0, *run_c(residual, target.f0, envelope))
+    yield ("C comb only", "C", 0.0, *run_c(torch.zeros_like(residual), target.f0, envelope))
+    for size in GRID["partials"]:   # noise on the envelope: the partials' peaks move by ~size
+        noisy = envelope + torch.randn(envelope.shape, generator=g) * (size / DB)
+        yield (f"C, envelope noise {size:g} dB", "partials", size, *run_c(residual, target.f0, noisy))
     for cents in GRID["f0"]:
         yield (f"C, f0 +{cents:g} cents", "f0", cents,
-               *run_c(residual, target.f0 * 2 ** (cents / 1200), peaks))
+               *run_c(residual, target.f0 * 2 ** (cents / 1200), envelope))
     for size in GRID["residual"]:
         noisy = residual * torch.exp(torch.randn(residual.shape, generator=g) * (size / DB))
-        yield (f"C, residual noise {size:g} dB", "residual", size, *run_c(noisy, target.f0, peaks))
+        yield (f"C, residual noise {size:g} dB", "residual", size, *run_c(noisy, target.f0, envelope))
 
 
-ERROR_KEYS = ("envelope_db", "fine_db", "loudness_db", "partial_db", "f0_cents")
+ERROR_KEYS = ("envelope_db", "fine_db", "loudness_db", "partial_db", "head_f0_cents")
 SCORE_KEYS = ("fsc", "msd", "level_db", "stft_d")
 
 
@@ -183,7 +179,7 @@ def thresholds(summary, subset="pitched"):
     """Per error family: the largest measured error with FSC >= 0.35 and |level| <= 1.5 dB
     (linear interpolation between grid points), in the unit of its main measure."""
     measure = {"fine": "fine_db", "contrast": "fine_db", "envelope": "envelope_db",
-               "loudness": "loudness_db", "partials": "partial_db", "f0": "f0_cents",
+               "loudness": "loudness_db", "partials": "partial_db", "f0": "head_f0_cents",
                "residual": "fine_db"}
     out = {}
     for family, key in measure.items():
@@ -216,7 +212,7 @@ def main(argv=None):
     p.add_argument("--no-opus", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    head = PeakLockedHead(N_FFT, HOP, SR, HARMONICS, code_input=True)
+    head = PeakLockedHead(N_FFT, HOP, SR, HARMONICS)
     tools = None
     if not args.no_opus:
         from star_plugin.bench.opus import opus_roundtrip, opus_tools
@@ -287,7 +283,7 @@ def print_table(result):
         e, pt, rl = s["errors"], s["pitched"], s["real"]
         print(f"{name:40s} {_fmt(e['envelope_db'], '6.2f')} {_fmt(e['fine_db'], '7.2f')} "
               f"{_fmt(e['loudness_db'], '7.2f')} {_fmt(e['partial_db'], '7.2f')} "
-              f"{_fmt(e['f0_cents'], '5.0f')} | {_fmt(pt['fsc'], '6.3f')} {_fmt(pt['msd'], '6.3f')} "
+              f"{_fmt(e['head_f0_cents'], '5.0f')} | {_fmt(pt['fsc'], '6.3f')} {_fmt(pt['msd'], '6.3f')} "
               f"{_fmt(pt['level_db'], '+6.2f')} | {_fmt(rl['fsc'], '8.3f')} {_fmt(rl['level_db'], '+6.2f')}")
     print("thresholds (pitched):", json.dumps(result["thresholds"]))
     print("thresholds (real):", json.dumps(result["thresholds_real"]))

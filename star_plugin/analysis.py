@@ -135,11 +135,11 @@ def f0_error_cents(f0: torch.Tensor, target: FrameAnalysis) -> torch.Tensor:
 def head_errors(head, head_input: torch.Tensor, target: FrameAnalysis,
                 analysis_f0: bool = False) -> dict:
     """Every per-target error of a ``PeakLockedHead`` given ``head_input`` (rows, channels, t):
-    the magnitude errors, ``partial_db`` and ``f0_cents`` (tensors, differentiable).
+    the magnitude errors, ``partial_db`` and ``head_f0_cents`` (tensors, differentiable).
     ``analysis_f0``: draw the comb on the input's YIN f0 (stage 1), else on the head's own f0
     (what a listener hears)."""
     t = min(head_input.shape[-1], target.magnitude.shape[-1])
     head_input = head_input[..., :t]
     magnitude, _, peaks = head.magnitude(head_input, f0=target.f0[..., :t] if analysis_f0 else None)
     return {**magnitude_errors(magnitude, target), "partial_db": partial_error_db(peaks, target),
-            "f0_cents": f0_error_cents(head.f0(head_input), target)}
+            "head_f0_cents": f0_error_cents(head.f0(head_input), target)}

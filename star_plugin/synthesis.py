@@ -253,8 +253,7 @@ class HarmonicHead(PhaseVocoderHead):
 
 
 PEAK_CLIMB_STEPS = 3        # a bin finds its peak by stepping to a louder neighbour this often
-LEVEL_RANGE = 8.0           # the comb's log amplitude is bounded to -4 +- this (tanh)
-RESIDUAL_OFFSET = 6.0       # a zero residual channel is exp(-6): the noise branch starts low
+RESIDUAL_OFFSET = 6.0       # a zero log-magnitude channel is exp(-6): the head starts quiet
 
 
 def peak_owner(logmag: torch.Tensor, steps: int = PEAK_CLIMB_STEPS) -> torch.Tensor:
@@ -310,34 +309,51 @@ def peak_locked_phase(magnitude: torch.Tensor, previous: torch.Tensor, hop: int,
 class PeakLockedHead(HarmonicHead):
     """Magnitude only, phase from the magnitude's peaks: the v3 head.
 
-    The decoder predicts, per frame, a residual log magnitude per bin and a harmonic comb
-    (f0 as a bounded correction of the latent pitch code, an overall amplitude, a distribution
-    over partials), both as *magnitudes*: the comb draws each partial's window lobe at h x f0.
-    Their sum is the frame's magnitude, trained directly against the input's analysis
-    (training/stage1.py: no audio rendered in the step); the phase comes from it by
+    The decoder predicts two log magnitudes per bin: a residual (noise, and what one f0 cannot
+    explain) and a *harmonic envelope*. The comb reads the envelope at each partial's frequency
+    h x f0 (linear interpolation between bins) as that partial's peak and draws the partial's
+    window lobe there; f0 is the latent pitch code plus a bounded correction. So a partial's
+    level is a smooth function of frequency that does not depend on f0: a first design gave
+    each partial *index* a share of one amplitude (as v2's comb), and after 900 steps its
+    strongest partials were 10 dB low (docs/RESULTS.md section 5). The residual plus the comb
+    is the frame's magnitude, trained directly against the input's analysis
+    (``loss.render: false``: no audio in the step); the phase comes from it by
     :func:`peak_locked_phase` (streaming state ``phase``, one value per bin). The oracle with
     the input's own magnitude and this phase rule: benchmarks/calibrate_v3.json.
 
-    Input channels per audio channel: ``bins`` residual log magnitudes, then f0 channel,
-    amplitude logit and ``harmonics`` partial logits (and the pitch code, when ``code_input``).
+    Input channels per audio channel: ``bins`` residual log magnitudes, ``bins`` harmonic
+    envelope log magnitudes, one f0 correction, then the pitch code (appended by the decoder).
     """
 
     def __init__(self, n_fft: int, hop: int, sample_rate: int, harmonics: int,
-                 top_hz: float = 8000.0, code_input: bool = True):
-        super().__init__(n_fft, hop, sample_rate, harmonics, top_hz, code_input,
+                 top_hz: float = 8000.0):
+        super().__init__(n_fft, hop, sample_rate, harmonics, top_hz, code_input=True,
                          learned_phase=False)
 
     @property
-    def pv_channels(self) -> int:
-        return self.bins
+    def extra_channels(self) -> int:
+        return self.bins + 1
 
-    def _peaks(self, frequency, level, logits) -> torch.Tensor:
-        # a bounded exponential scale (tanh, not a clamp: the gradient never stops) times a
-        # normalised distribution: the overall level and the partials' shares learn apart
+    def f0(self, x: torch.Tensor) -> torch.Tensor:
+        correction = x[:, 2 * self.bins:2 * self.bins + 1]
+        code = x[:, -1:] + CODE_CORRECTION_OCTAVES * torch.tanh(correction)
+        return F0_CODE_REF_HZ * torch.exp(math.log(2.0) * code)
+
+    def partial_peaks(self, x: torch.Tensor, f0: Optional[torch.Tensor] = None):
+        """Head input -> (partial frequencies in Hz, their peak magnitudes), each (b, H, t):
+        the harmonic envelope read at h x f0 (``f0`` replaces the predicted one)."""
+        frequency = self.partial * (self.f0(x) if f0 is None else f0)
+        envelope = x[:, self.bins:2 * self.bins]
+        position = (frequency * (self.n_fft / self.sample_rate)).clamp(0, self.bins - 1)
+        below = torch.floor(position).detach().clamp(max=self.bins - 2)
+        fraction = position - below
+        index = below.to(torch.int64)
+        log_peak = ((1.0 - fraction) * envelope.gather(1, index)
+                    + fraction * envelope.gather(1, index + 1))
         audible = torch.sigmoid((self.top_hz - 0.5 * HARMONIC_TAPER_HZ - frequency)
                                 / (0.1 * HARMONIC_TAPER_HZ))
-        weights = torch.softmax(logits, dim=1) * audible
-        return self.peak * torch.exp(LEVEL_RANGE * torch.tanh(level / LEVEL_RANGE) - 4.0) * weights
+        peaks = torch.exp((log_peak - RESIDUAL_OFFSET).clamp(max=MAX_LOG_MAGNITUDE)) * audible
+        return frequency, peaks
 
     def comb_magnitude(self, frequency: torch.Tensor, peaks: torch.Tensor) -> torch.Tensor:
         """Partials (b, H, t) in Hz with their peak magnitudes -> (b, bins, t): each partial's
@@ -356,10 +372,9 @@ class PeakLockedHead(HarmonicHead):
     def magnitude(self, x: torch.Tensor, f0: Optional[torch.Tensor] = None):
         """Head input -> (frame magnitudes (b, bins, t), partial frequencies, partial peaks).
         ``f0`` (b, 1, t) replaces the predicted one (training draws the comb on the
-        analysis f0, so the amplitudes learn on the right partials from the first step)."""
-        residual, _, level, logits = self.split(x)
-        frequency = self.partial * (self.f0(x) if f0 is None else f0)
-        peaks = self._peaks(frequency, level, logits)
+        analysis f0, so the envelope learns on the right partials from the first step)."""
+        frequency, peaks = self.partial_peaks(x, f0)
+        residual = x[:, :self.bins]
         noise = torch.exp((residual - RESIDUAL_OFFSET).clamp(max=MAX_LOG_MAGNITUDE))
         return noise + self.comb_magnitude(frequency, peaks), frequency, peaks
 

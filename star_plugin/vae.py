@@ -142,7 +142,7 @@ def spectral_synthesis(cfg: VAEConfig) -> list:
             else [convnext_block(h, causal=c) for _ in range(cfg.decoder_blocks)])
     if cfg.head == "peak-locked":
         head = PeakLockedHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics)
-        projection = HarmonicProjection(h, bins, head.extra_channels, ch)
+        projection = HarmonicProjection(h, bins, head.extra_channels, ch)  # residual | envelope, f0
         return [*body, ChannelNorm(h), projection, PerChannel(head, ch)]
     if cfg.head == "harmonic":
         head = HarmonicHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics,

@@ -287,19 +287,22 @@ def test_peak_locked_phase_draws_a_partial_between_bins_at_its_level(freq):
     assert level_range_db(steady) < 0.5
 
 
-def peak_locked_input(head: PeakLockedHead, frames: int, f0: float, level: float):
-    """Residual silent, f0 as the pitch code, the comb at ``level`` spread over 3 partials."""
+def peak_locked_input(head: PeakLockedHead, frames: int, f0: float, envelope: float,
+                      below_bin: int):
+    """Residual silent, f0 as the pitch code, the harmonic envelope at ``envelope`` below bin
+    ``below_bin`` and silent above."""
     x = torch.zeros(1, head.bins + head.extra_channels + 1, frames)
     x[:, :head.bins] = -30.0
-    x[:, head.bins + 1] = level
-    x[:, head.bins + 2 + 3:head.bins + 2 + head.harmonics] = -30.0
+    x[:, head.bins:2 * head.bins] = -30.0
+    x[:, head.bins:head.bins + below_bin] = envelope
     x[:, -1] = math.log2(f0 / 220.0)
     return x
 
 
 def test_peak_locked_head_draws_its_comb_and_streams_exactly():
     head = PeakLockedHead(N_FFT, HOP, SR, harmonics=8)
-    x = peak_locked_input(head, 80, 196.0, level=0.0)
+    # partials at 4.55, 9.1, 13.65 bins read the envelope; the fourth (18.2) reads silence
+    x = peak_locked_input(head, 80, 196.0, envelope=6.0, below_bin=16)
     offline, streamed, state = offline_and_streamed(head, x)
     assert (streamed - offline).abs().max() <= 1e-4
     assert set(state) == {"phase", "synthesis"}
@@ -320,14 +323,17 @@ def test_peak_locked_head_draws_its_comb_and_streams_exactly():
         assert (float(near) > 0.5) == present, (h, float(near))
 
 
-def test_peak_locked_level_is_bounded_and_keeps_its_gradient():
-    head = PeakLockedHead(N_FFT, HOP, SR, harmonics=4)
-    x = peak_locked_input(head, 4, 220.0, level=0.0)
-    x[:, head.bins + 1] = torch.tensor([-1e4, 0.0, 50.0, 1e4])
+def test_partials_read_the_harmonic_envelope_between_bins():
+    """A partial's peak is the envelope read at h x f0 (linear in log between the two bins
+    around it), whatever the f0: the gradient reaches exactly those two bins."""
+    head = PeakLockedHead(N_FFT, HOP, SR, harmonics=2)
+    x = peak_locked_input(head, 1, 100.0, envelope=0.0, below_bin=0)
+    x[:, head.bins:2 * head.bins, 0] = torch.arange(head.bins, dtype=torch.float32) * 0.1 - 3.0
     x.requires_grad_(True)
-    _, _, peaks = head.magnitude(x)
-    total = peaks.sum(1)[0]
-    assert torch.isfinite(total).all() and float(total[0].detach()) > 0
-    assert float(total[-1].detach()) < head.peak * math.e ** 4.01
-    total[2].backward()
-    assert float(x.grad[0, head.bins + 1, 2]) > 0     # no clamp: still a gradient at 50
+    frequency, peaks = head.partial_peaks(x)
+    position = frequency[0, :, 0] * N_FFT / SR                     # 2.32 and 4.64 bins
+    expected = torch.exp(position * 0.1 - 3.0 - 6.0)
+    assert torch.allclose(peaks[0, :, 0], expected, rtol=1e-4)
+    peaks[0, 0, 0].backward()
+    touched = torch.nonzero(x.grad[0, head.bins:2 * head.bins, 0]).flatten().tolist()
+    assert touched == [2, 3]

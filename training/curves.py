@@ -19,6 +19,7 @@ TRAIN_PANELS = (("reconstruction", ("stft", "mel")),
                 ("comb amplitude (log error)", ("comb_amplitude",)),
                 ("stage 1: magnitude errors (dB)", ("envelope_db", "fine_db", "loudness_db")),
                 ("stage 1: partials (dB)", ("partial_db",)),
+                ("stage 1: head f0 error (cents)", ("head_f0_cents",)),
                 ("rate (bit/s)", ("rate_bps", "fitted_rate_bps")), ("beta-field scale", ("kl_scale",)))
 EVAL_PANELS = (("eval: MSD", ("mel_distance",)), ("eval: FSC", ("fsc",)),
                ("eval: f0 error (cents)", ("f0_cents",)),
@@ -26,16 +27,17 @@ EVAL_PANELS = (("eval: MSD", ("mel_distance",)), ("eval: FSC", ("fsc",)),
                ("eval: buzz (output / input)", ("buzz_ratio",)),
                ("eval: rate (bit/s)", ("rate_bits_per_second", "fitted_rate_bits_per_second")),
                ("eval: magnitude errors (dB)", ("envelope_db", "fine_db", "loudness_db")),
-               ("eval: partials (dB)", ("partial_db",)))
+               ("eval: partials (dB)", ("partial_db",)),
+               ("eval: head f0 error (cents)", ("head_f0_cents",)))
 # dashed lines: the largest error that still gave FSC >= 0.35 and level within 1.5 dB in the
 # calibration of the v3 head (benchmarks/calibrate_v3.py), per measure
 CALIBRATION = Path(__file__).resolve().parents[1] / "benchmarks" / "calibrate_v3.json"
 CALIBRATED = {"fine_db": "fine", "envelope_db": "envelope", "loudness_db": "loudness",
-              "partial_db": "partials", "f0_cents": "f0"}
+              "partial_db": "partials", "head_f0_cents": "f0"}
 EVAL_FIELDS = ("step", "mel_distance", "stft_distance", "si_sdr", "fsc", "f0_cents", "level_error_db",
                "buzz_ratio", "rate_bits_per_second", "fitted_rate_bits_per_second",
                "active_channels", "kl_share_first_8", "envelope_db", "fine_db", "loudness_db",
-               "partial_db")
+               "partial_db", "head_f0_cents")
 
 
 def calibrated_limits() -> dict:
@@ -89,25 +91,27 @@ def plot(train: list[dict], evals: list[dict], title: str, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = len(TRAIN_PANELS) + len(EVAL_PANELS)
+    def has_data(rows, keys):
+        return any(_float(r.get(k)) == _float(r.get(k)) for r in rows for k in keys)
+    # only the panels this run logged (a stage-1 run has no spectral losses, v2 no stage 1)
+    shown = ([("train", name, keys) for name, keys in TRAIN_PANELS if has_data(train, keys)]
+             + [("eval", name, keys) for name, keys in EVAL_PANELS if has_data(evals, keys)])
+    panels = max(1, len(shown))
     fig, axes = plt.subplots((panels + 2) // 3, 3, figsize=(13, 3 * ((panels + 2) // 3)))
     axes = axes.ravel()
     steps = [_float(r["step"]) for r in train]
     width = max(1, len(train) // 60)
     limits = calibrated_limits()
-    for ax, (name, keys) in zip(axes, TRAIN_PANELS):
-        for key in keys:
-            ax.plot(steps, smooth([_float(r.get(key)) for r in train], width), label=key)
-        _mark_limits(ax, keys, limits)
-        ax.set_title(name, fontsize=9)
-        ax.legend(fontsize=7)
     eval_steps = [e["step"] for e in evals]
-    for ax, (name, keys) in zip(axes[len(TRAIN_PANELS):], EVAL_PANELS):
+    for ax, (kind, name, keys) in zip(axes, shown):
         for key in keys:
-            ax.plot(eval_steps, [_float(e.get(key)) for e in evals], marker="o", label=key)
+            if kind == "train":
+                ax.plot(steps, smooth([_float(r.get(key)) for r in train], width), label=key)
+            else:
+                ax.plot(eval_steps, [_float(e.get(key)) for e in evals], marker="o", label=key)
         _mark_limits(ax, keys, limits)
         ax.set_title(name, fontsize=9)
-        if len(keys) > 1:
+        if kind == "train" or len(keys) > 1:
             ax.legend(fontsize=7)
     for ax in axes[panels:]:
         ax.axis("off")
