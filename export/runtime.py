@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from star_plugin.errors import ModelFileError
-from star_plugin.guard import BlockGuard, as_float_pcm
+from star_plugin.guard import (BlockGuard, as_float_pcm, guard_offline_audio,
+                               refuse_nonfinite_latent)
 from star_plugin.latent import Latent
 from star_plugin.streaming import frames_to_encode, hops_in, latency_fifo
 
@@ -164,6 +165,9 @@ class OnnxVAE:
         return mean, logsigma
 
     def encode(self, audio) -> Latent:
+        """Audio (b, ch, n >= 1) -> ``Latent``; NaN/Inf and |x| > 1e4 are cleaned with a
+        warning (the CLI's rule for files)."""
+        audio = guard_offline_audio(_as_audio(audio), f"ONNX model '{self.name}' encode")
         mean, logsigma = self.posterior(audio)
         return Latent(torch.from_numpy(mean), torch.from_numpy(logsigma), self.structure_channels,
                       self.sample_rate, self.hop, num_samples=int(np.shape(audio)[-1]))
@@ -178,6 +182,7 @@ class OnnxVAE:
         if frames.ndim != 3 or frames.shape[1] != self.latent_channels or frames.shape[2] == 0:
             raise ValueError(f"latent must be (batch, {self.latent_channels}, frames >= 1), got "
                              f"shape {tuple(frames.shape)}")
+        refuse_nonfinite_latent(frames, f"ONNX model '{self.name}' decode")
         audio = self.sessions["decoder"].run(None, {"latent": frames})[0]
         if num_samples is not None:
             audio = audio[..., :num_samples]
@@ -230,10 +235,45 @@ class OnnxVAE:
                              f"shape {tuple(x.shape)}")
         return x
 
+    def check_state(self, state, batch: int) -> None:
+        """A ValueError unless ``state`` is shaped like ``init_state(batch)`` (what the previous
+        ``stream`` call returned): ONNX Runtime's own message for a wrong one names no key."""
+        def fail(what):
+            raise ValueError(f"state {what}; pass init_state({batch}) or the state the "
+                             "previous stream() call returned")
+
+        if not isinstance(state, dict):
+            fail(f"must be a dict, got {type(state).__name__}")
+        missing = [k for k in ("input", "encoder", "decoder", "output", "skip") if k not in state]
+        if missing:
+            fail(f"lacks {', '.join(missing)}")
+        for kind, key, prefix in (("encoder_stream", "encoder", ENCODER_STATE_PREFIX),
+                                  ("decoder_stream", "decoder", DECODER_STATE_PREFIX)):
+            group = state[key]
+            for entry in self.state_specs(kind):
+                name = entry["name"]
+                value = state["input"] if name == "input" else (
+                    group.get(name[len(prefix):]) if isinstance(group, dict) else None)
+                shape = list(entry["shape"])
+                shape[0] = batch * max(1, entry["batch_multiple"])
+                got = np.shape(value) if value is not None else None
+                free = set(entry.get("dynamic_axes", [])) - {0}  # the batch is known
+                if got is None or len(got) != len(shape) or any(
+                        g != w for a, (g, w) in enumerate(zip(got, shape)) if a not in free):
+                    fail(f"'{name}' is shaped {got}, expected {tuple(shape)}")
+        queued = np.shape(state["output"])  # the latency FIFO: its length varies
+        if len(queued) != 3 or queued[:2] != (batch, self.audio_channels):
+            fail(f"'output' is shaped {queued}, expected ({batch}, {self.audio_channels}, n)")
+        skip = state["skip"]
+        if isinstance(skip, bool) or not isinstance(skip, (int, np.integer)) or skip < 0:
+            fail(f"'skip' must be a sample count >= 0, got {skip!r}")
+
     def stream(self, block, state: dict):
         """One block in, one block of the same length out, ``latency_samples`` late. The
         block passes the streaming guard first."""
-        frames, state = self.stream_encode(self.guard_block(self._check_block(block)), state)
+        x = self._check_block(block)
+        self.check_state(state, x.shape[0])
+        frames, state = self.stream_encode(self.guard_block(x), state)
         audio, state = self.stream_decode(_as_numpy(frames), state)
         out, queue, skip = latency_fifo(state["output"], audio, np.shape(block)[-1],
                                         state["skip"])
@@ -367,8 +407,12 @@ class OnnxStreamer:
     def process(self, block: np.ndarray) -> np.ndarray:
         """One block in, one block of the same length out, ``latency_samples`` late. The
         block passes the model's streaming guard first."""
-        n = np.shape(block)[-1]
-        audio = self.decode(self.encode(self.model.guard_block(_as_audio(block, "block")))[0])
+        x = _as_audio(block, "block")
+        if x.ndim != 3 or x.shape[:2] != (self.batch, self.model.audio_channels):
+            raise ValueError(f"block must be (batch={self.batch}, {self.model.audio_channels}, "
+                             f"samples), got shape {tuple(x.shape)}")
+        n = x.shape[-1]
+        audio = self.decode(self.encode(self.model.guard_block(x))[0])
         out, self._fifo, self._skip = latency_fifo(self._fifo, audio, n, self._skip)
         return out
 

@@ -24,6 +24,7 @@ MAGNITUDE_FLOOR = 1e-4          # analysis scale: unit white noise ~ 1, so about
 ENVELOPE_BINS = 7               # the envelope: a 7-bin (300 Hz) moving average of log magnitude
 FINE_RANGE_DB = 60.0            # fine structure counts on bins within this of the frame's peak
 SILENT_FRAME_DB = -60.0         # frames whose loudness is below this count for nothing
+COMPRESSION = 1.0 / 3.0         # the compressed-magnitude error compares |X| ** (1/3)
 
 
 @dataclass
@@ -94,7 +95,8 @@ def magnitude_errors(predicted: torch.Tensor, target: FrameAnalysis) -> dict:
     """Mean absolute errors in dB of a predicted magnitude (rows, bins, t) against the
     analysis: ``envelope_db`` (the 300 Hz envelope), ``fine_db`` (log magnitude minus its
     envelope, on the loud bins: the peaks and valleys of harmonics), ``loudness_db`` (per
-    frame), all over the frames that are not silent. Differentiable in ``predicted``."""
+    frame), and ``compressed`` (cube-root magnitudes, relative to the frame's mean), all over
+    the frames that are not silent. Differentiable in ``predicted``."""
     t = min(predicted.shape[-1], target.magnitude.shape[-1])
     log_p = torch.log(predicted[..., :t] + MAGNITUDE_FLOOR)
     log_t = target.log_magnitude[..., :t]
@@ -107,10 +109,17 @@ def magnitude_errors(predicted: torch.Tensor, target: FrameAnalysis) -> dict:
     def mean(error, weight):
         weight = weight.expand_as(error)
         return (error * weight).sum() / weight.sum().clamp(min=1.0)
+    # cube-root magnitudes, relative to the frame's mean: loud bins weigh more than in dB, so
+    # the partials' peaks count and a spike where the input has nothing costs (through a
+    # frame-power term alone, the decoder put 45 % of every frame's power into one bin); the
+    # floor in the frame's reference lets quiet frames weigh less
+    root_p, root_t = predicted[..., :t].pow(COMPRESSION), target.magnitude[..., :t].pow(COMPRESSION)
+    per_frame = root_t.mean(1, keepdim=True) + MAGNITUDE_FLOOR ** COMPRESSION
     return {
         "envelope_db": DB * mean((env_p - env_t).abs(), frame),
         "fine_db": DB * mean(((log_p - env_p) - (log_t - env_t)).abs(), fine_weight),
         "loudness_db": mean((frame_loudness_db(predicted[..., :t]) - loud_t).abs(), frame),
+        "compressed": mean((root_p - root_t).abs() / per_frame, frame),
     }
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .atomic import atomic_path
+from .atomic import atomic_path, write_failure
 from .errors import AudioFileError
 
 __all__ = [
@@ -65,6 +65,7 @@ _SALVAGE_BLOCK = 256  # frames per read when recovering what precedes a decoder 
 # MP3 lengths in headers can be estimates: a shortfall of up to two MPEG frames is not taken
 # as truncation.
 _MP3_SLACK = 2 * 1152
+_NARROW_LIMIT = 1e30  # float64 samples beyond float32's range are brought to this first
 
 
 class TruncatedAudioWarning(UserWarning):
@@ -199,14 +200,26 @@ def _ogg_unterminated(path: Path, file_size: int) -> bool:
     return not (tail[i + 5] & 0x04)
 
 
+def narrow_float64(data: np.ndarray) -> np.ndarray:
+    """float64 samples as float32 without overflow: finite values beyond float32's range
+    (a float64 file of 1e300) become +-1e30, so the guard clamps them to +-1e4 as it does
+    any loud sample, instead of a cast turning them into Inf (and then 0)."""
+    data = np.asarray(data)
+    if data.dtype != np.float64:
+        return data.astype(np.float32, copy=False)
+    finite = np.isfinite(data)
+    return np.where(finite, np.clip(data, -_NARROW_LIMIT, _NARROW_LIMIT), data).astype(np.float32)
+
+
 def _read_blocks(snd: sf.SoundFile, block: int, blocks: list[np.ndarray]) -> str | None:
     """Append blocks read from ``snd`` until the end; returns the decoder error, if any."""
+    wide = snd.subtype == "DOUBLE"  # read as float64: a float32 cast would overflow to Inf
     try:
         while True:
-            data = snd.read(block, dtype="float32", always_2d=True)
+            data = snd.read(block, dtype="float64" if wide else "float32", always_2d=True)
             if data.shape[0] == 0:
                 return None
-            blocks.append(data)
+            blocks.append(narrow_float64(data))
     except Exception as exc:  # libsndfile decoder error part-way (e.g. FLAC lost sync)
         return str(exc).strip() or type(exc).__name__
 
@@ -388,20 +401,14 @@ def write_audio(
                       f"or .flac to keep multichannel audio intact", stacklevel=2)
     if p.is_dir():
         raise AudioFileError(f"{prefix}: it is a directory")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AudioFileError(f"{prefix}: cannot create directory '{p.parent}': "
-                             f"{exc.strerror or exc}") from exc
-
-    try:
-        with atomic_path(p) as tmp:
+    with atomic_path(p) as tmp:
+        try:
             with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=arr.shape[0],
                               subtype=subtype, format=fmt) as snd:
                 snd.write(np.ascontiguousarray(arr.T))
-    except Exception as exc:  # arguments were checked above: an I/O/encoder error
-        msg = re.sub(r"Error opening '[^']*': ", "", str(exc)).strip()
-        raise AudioFileError(f"{prefix}: {getattr(exc, 'strerror', None) or msg or type(exc).__name__}") from exc
+        except Exception as exc:  # arguments were checked above: an I/O/encoder error
+            text = re.sub(r"Error opening '[^']*': ", "", str(exc)).strip()
+            raise write_failure(p, RuntimeError(text), tmp) from None
     return p
 
 

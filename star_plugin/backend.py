@@ -20,6 +20,7 @@ from typing import Optional, Protocol, Tuple, runtime_checkable
 import numpy as np
 
 from .errors import ConfigError, StreamingError
+from .guard import guard_offline_audio, refuse_nonfinite_latent
 from .latent import Latent
 
 BACKENDS = ("auto", "onnx", "torch")
@@ -133,6 +134,7 @@ class TorchModel:
 
         if not isinstance(audio, torch.Tensor):
             audio = torch.from_numpy(np.ascontiguousarray(audio))
+        audio = guard_offline_audio(audio, f"model '{self.name}' encode")
         with torch.inference_mode():
             return self.module.encode(audio)
 
@@ -140,6 +142,8 @@ class TorchModel:
         import torch
 
         as_numpy = isinstance(z, np.ndarray)
+        refuse_nonfinite_latent(z.mean if isinstance(z, Latent) else z,
+                                f"model '{self.name}' decode")
         if as_numpy:
             z = torch.from_numpy(np.ascontiguousarray(z))
         with torch.inference_mode():

@@ -25,6 +25,7 @@ from typing import Dict, List, Sequence, Union
 
 import numpy as np
 
+from .chain_checks import check_impulse_response, check_ranges, refuse_booleans
 from .effects import PedalboardConvention, StarEffect, check_buffer_size
 from .errors import ConfigError, StarError
 from .guard import BlockGuard, as_float_pcm
@@ -87,6 +88,7 @@ def describe_stage(stage) -> str:
 
 def _set_parameters(plugin, params: Dict[str, object], where: str) -> None:
     known = plugin_parameters(plugin)
+    refuse_booleans({k: v for k, v in params.items() if k in known}, known, where)
     for key, value in params.items():
         if key not in known:
             raise ConfigError(f"{where}: unknown parameter {key!r}; it has "
@@ -135,11 +137,17 @@ def _check_finite_params(params: Dict[str, object], where: str) -> None:
 
 
 def _make_builtin(cls, params: Dict[str, object], where: str):
+    if isinstance(params.get("impulse_response_filename"), (str, bytes)):
+        check_impulse_response(params["impulse_response_filename"], where)
     try:
         plugin = cls()
     except Exception:  # it has required arguments (Convolution's impulse response file)
         try:
-            return cls(**params)
+            plugin = cls(**params)
+            refuse_booleans(params, plugin_parameters(plugin), where)
+            return plugin
+        except ConfigError:
+            raise
         except Exception:
             usage = (cls.__init__.__doc__ or "").strip().splitlines()[0]
             args = usage.split("(", 1)[-1].rsplit(")", 1)[0].split(", ", 1)[-1]
@@ -228,8 +236,14 @@ class StarChain(PedalboardConvention):
             if not isinstance(stage, (StarEffect, pb.Plugin)):
                 raise ConfigError(f"chain stage {i + 1} is a {type(stage).__name__}; stages must "
                                   "be Pedalboard plugins or StarEffects")
+            if not isinstance(stage, (StarEffect, pb.ExternalPlugin)):  # before any audio
+                where = f"chain stage {i + 1} ({type(stage).__name__})"
+                check_ranges(plugin_parameters(stage), where)
+                if isinstance(stage, pb.Convolution):
+                    check_impulse_response(stage.impulse_response_filename, where)
         self.stages: List[Stage] = stages
-        self._segments = self._group()
+        self._segments, self._segment_stages = self._group()
+        self.reset_diagnostics()
 
     def append(self, stage: Stage) -> None:
         self._set_stages(self.stages + [stage])
@@ -263,21 +277,55 @@ class StarChain(PedalboardConvention):
     def __iter__(self):
         return iter(list(self.stages))
 
-    def _group(self) -> list:
-        """Runs of consecutive Pedalboard plugins become one Pedalboard (one native call)."""
+    def _group(self):
+        """Runs of consecutive Pedalboard plugins become one Pedalboard (one native call).
+        -> (segments, the stage indices of each segment)."""
         pb = _pedalboard()
-        segments, run = [], []
-        for stage in self.stages:
+        segments, members, run = [], [], []
+        for i, stage in enumerate(self.stages):
             if isinstance(stage, StarEffect):
                 if run:
-                    segments.append(_PedalboardSegment(pb.Pedalboard(run)))
+                    segments.append(_PedalboardSegment(pb.Pedalboard([self.stages[j]
+                                                                      for j in run])))
+                    members.append(run)
                     run = []
                 segments.append(stage)
+                members.append([i])
             else:
-                run.append(stage)
+                run.append(i)
         if run:
-            segments.append(_PedalboardSegment(pb.Pedalboard(run)))
-        return segments
+            segments.append(_PedalboardSegment(pb.Pedalboard([self.stages[j] for j in run])))
+            members.append(run)
+        return segments, members
+
+    def describe_segment(self, index: int) -> str:
+        """The stages of one segment as an error names them: ``stage 2 'Gain(...)'``."""
+        members = self._segment_stages[index]
+        text = " | ".join(describe_stage(self.stages[j]) for j in members)
+        if len(members) == 1:
+            return f"stage {members[0] + 1} '{text}'"
+        return f"stages {members[0] + 1}-{members[-1] + 1} '{text}'"
+
+    def reset_diagnostics(self) -> None:
+        """Forget which stage made NaN/Inf and how much each segment holds back."""
+        self.nonfinite_stage = None  # the first segment whose output held NaN/Inf, described
+        self._held = [0] * len(self._segments)  # samples in minus samples out, per segment
+
+    def input_files(self) -> List[str]:
+        """The files the chain reads: texture sources, impulse responses, plugins and preset
+        files (a command must not write onto them)."""
+        import os
+
+        pb = _pedalboard()
+        files = []
+        for stage in self.stages:
+            if isinstance(stage, StarEffect):
+                files += [stage.texture_file, stage.preset]
+            elif isinstance(stage, pb.ExternalPlugin):
+                files.append(getattr(stage, "path_to_plugin_file", None))
+            elif isinstance(stage, pb.Convolution):
+                files.append(stage.impulse_response_filename)
+        return [f for f in files if isinstance(f, str) and os.path.isfile(f)]
 
     def __len__(self) -> int:
         return len(self.stages)
@@ -320,8 +368,15 @@ class StarChain(PedalboardConvention):
         return self._guard(x)
 
     def _stream(self, x, sample_rate, buffer_size) -> np.ndarray:
-        for segment in self._segments:  # StarEffects and _PedalboardSegments
+        if self.__dict__.get("_held") is None:
+            self.reset_diagnostics()
+        for i, segment in enumerate(self._segments):  # StarEffects and _PedalboardSegments
+            n = x.shape[1]
             x = segment.process_channels_first(x, sample_rate, buffer_size, reset=False)
+            self._held[i] += n - x.shape[1]
+            # which stage made NaN/Inf, for the error (one cheap pass per block and segment)
+            if self.nonfinite_stage is None and x.size and not np.isfinite(x).all():
+                self.nonfinite_stage = self.describe_segment(i)
         return np.ascontiguousarray(x)
 
     def drain(self, count: int, channels: int, sample_rate: float,
@@ -332,8 +387,10 @@ class StarChain(PedalboardConvention):
         silence = np.zeros((channels, max(buffer_size, 1024)), np.float32)
         while got < count:
             if fed > FLUSH_LIMIT_S * sample_rate:
+                worst = int(np.argmax(self._held))
                 raise StarError(f"the chain held back more than {FLUSH_LIMIT_S:.0f} s of "
-                                "audio; does one of its plugins never return output?")
+                                f"audio, most of it at {self.describe_segment(worst)}; that "
+                                "plugin never returns its output")
             y = self._stream(silence, sample_rate, buffer_size)
             outs.append(y)
             got += y.shape[1]
@@ -344,6 +401,7 @@ class StarChain(PedalboardConvention):
     def reset(self) -> None:
         for segment in self._segments:
             segment.reset()
+        self.reset_diagnostics()
 
     # ----------------------------------------------------------------- text and data forms
     @classmethod
@@ -359,6 +417,11 @@ class StarChain(PedalboardConvention):
                 node = ast.parse(text if "(" in text else text + "()", mode="eval").body
                 if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
                     raise ValueError("not a call")
+                names = [k.arg for k in node.keywords if k.arg is not None]
+                repeated = sorted({n for n in names if names.count(n) > 1})
+                if repeated:  # Python refuses f(a=1, a=2); a dict would keep the last
+                    raise ConfigError(f"{where}: keyword argument repeated: "
+                                      f"{', '.join(repeated)}")
                 args = [ast.literal_eval(a) for a in node.args]
                 params = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
             except (SyntaxError, ValueError, TypeError) as exc:
@@ -462,6 +525,7 @@ class StarChain(PedalboardConvention):
                 _set_parameters(plugin, params, where)
                 out.append(plugin)
             elif kind.lower() in builtins:
+                check_ranges(params, where)  # as given: Pedalboard stores float32 (1e308: inf)
                 out.append(_make_builtin(builtins[kind.lower()], params, where))
             else:
                 raise ConfigError(f"{where}: unknown effect {kind!r}; use star, plugin(\"file\") "

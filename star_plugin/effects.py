@@ -18,6 +18,8 @@ effect, so ``chain.StarChain`` is the container that mixes the two.
 """
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from typing import Optional
 
@@ -59,6 +61,16 @@ def check_buffer_size(buffer_size, name: str = "buffer_size") -> int:
         raise ConfigError(f"{name} must be an integer in 1..{MAX_BUFFER_SIZE}, "
                           f"got {buffer_size!r}")
     return int(buffer_size)
+
+
+def _whole_rate(sample_rate) -> int:
+    """A sample rate in whole Hz (44100.0 is fine); NaN, 44100.5, True or "44100" are a
+    ValueError saying so (NaN reached ``int()`` with its own puzzling message)."""
+    ok = (isinstance(sample_rate, numbers.Real) and not isinstance(sample_rate, bool)
+          and math.isfinite(sample_rate) and float(sample_rate).is_integer())
+    if not ok:
+        raise ValueError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}")
+    return int(sample_rate)
 
 
 class PedalboardConvention:
@@ -148,9 +160,7 @@ class StarEffect(PedalboardConvention):
         return self._engine_for(sample_rate, channels).latency_samples
 
     def _engine_for(self, sample_rate, channels: int) -> StreamingEngine:
-        rate = int(round(float(sample_rate)))
-        if rate != sample_rate:
-            raise ConfigError(f"sample_rate must be a whole number of Hz, got {sample_rate}")
+        rate = _whole_rate(sample_rate)
         e = self._engine
         if e is None or e.sample_rate != rate or e.channels != channels:
             e = StreamingEngine(self.model, rate, channels, backend=self.backend,

@@ -24,13 +24,14 @@ change from another thread; the morph glides to them frame by frame.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Optional
 
 import numpy as np
 
 from .backend import BACKENDS, onnx_available, open_model, open_streaming_model, resolve_backend
 from .errors import ConfigError
-from .guard import BlockGuard, as_float_pcm, clean_block
+from .guard import MAX_RATE, MIN_RATE, BlockGuard, as_float_pcm
 from .morph import (LatentMorph, MorphParams, resolve_texture_source,
                     texture_source_latent)
 from .streaming import SampleFIFO, drop_leading
@@ -66,9 +67,9 @@ def _check_host_rate(sample_rate, default: int) -> int:
     ok = (not isinstance(sample_rate, bool) and isinstance(sample_rate, (int, float, np.integer,
                                                                           np.floating))
           and math.isfinite(sample_rate) and float(sample_rate).is_integer())
-    if not ok or not 8000 <= int(sample_rate) <= 384000:
-        raise ConfigError(f"sample_rate must be a whole number of Hz in 8000..384000, "
-                          f"got {sample_rate!r}")
+    if not ok or not MIN_RATE <= int(sample_rate) <= MAX_RATE:
+        raise ConfigError(f"sample_rate must be a whole number of Hz in {MIN_RATE}.."
+                          f"{MAX_RATE}, got {sample_rate!r}")
     return int(sample_rate)
 
 
@@ -86,6 +87,13 @@ class StreamingEngine:
     ``texture_source``: what the texture amounts move towards: an audio file path, audio
     (numpy/torch, 1-D or (channels, samples)) at the host rate, an ``(audio, rate)`` pair, or
     a ``Latent``; encoded once, here. ``texture=`` (latent frames) is its deprecated name.
+
+    Threads: ``process`` and ``reset`` take one lock, so an engine shared by several threads
+    serialises their calls (a second thread waits for the first; an ONNX Runtime streamer's
+    bound state buffers were corrupted, even to a segfault, by two threads at once). The
+    blocks of all threads then form one stream in the order the lock admitted them.
+    ``morph.set`` and ``set_texture_source`` take no lock: the audio thread never waits for
+    them. Uncontended, the lock costs well under a microsecond per block.
     """
 
     def __init__(self, model="default", sample_rate: Optional[int] = None, channels: int = 1,
@@ -93,6 +101,7 @@ class StreamingEngine:
                  texture_source=None, resample_quality: str = RESAMPLE_QUALITY, *,
                  texture=None):
         self.resample_quality = _check_quality(resample_quality)
+        self._lock = threading.Lock()
         self.model = m = open_streaming_model(model, backend)
         self.backend = m.backend
         self.model_rate = int(m.sample_rate)
@@ -167,6 +176,10 @@ class StreamingEngine:
 
     def reset(self) -> None:
         """Back to silence: states, resamplers, FIFO and the morph's frame counter."""
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
         self.core.reset()
         self.morph.reset()
         self._rs_in, self._rs_out = self._resamplers()
@@ -213,7 +226,12 @@ class StreamingEngine:
         return raw
 
     def process(self, block) -> np.ndarray:
-        """(channels, n) float32 at the host rate -> (channels, n), latency_samples late."""
+        """(channels, n) float32 at the host rate -> (channels, n), latency_samples late.
+        Safe to call from several threads: calls are serialised (class docstring)."""
+        with self._lock:
+            return self._process(block)
+
+    def _process(self, block) -> np.ndarray:
         x = self.guard_block(block)
         n = x.shape[1]
         if n == 0:
@@ -266,7 +284,9 @@ def render_offline(model, audio: np.ndarray, sample_rate: int,
     x = as_float_pcm(audio, "audio")
     if x.ndim != 2:
         raise ValueError(f"audio must be (channels, samples), got shape {tuple(x.shape)}")
-    x, _ = clean_block(x)  # the engine's guard, so that bounce == real time
+    if x.shape[1] == 0:
+        raise ValueError("audio has no samples; render_offline needs at least one")
+    x = BlockGuard("render_offline")(x)  # the engine's guard (bounce == real time), warned
     batch, layout = fold_for_model(x, sample_rate, model.sample_rate, model.audio_channels,
                                    resample_quality)
     source = resolve_texture_source(model, texture_source, texture, sample_rate,

@@ -19,3 +19,8 @@ class ConfigError(StarError):
 
 class StreamingError(StarError):
     """A model or state cannot be used for streaming."""
+
+
+class OutputError(AudioFileError):
+    """An output cannot be written: it names an input or another output, its place does not
+    accept files, or the OS refused the write (no space left, file-size limit, read-only)."""

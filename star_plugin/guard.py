@@ -35,6 +35,9 @@ SAMPLE_LIMIT = 1e4
 #: CLI can check it without importing torch.)
 MAX_BUFFER_SIZE = 65536
 
+#: Host rates the command line and the engine accept, in Hz (checked before any loading).
+MIN_RATE, MAX_RATE = 8000, 384000
+
 
 class BlockSanitizedWarning(UserWarning):
     """A streamed block held NaN/Inf or out-of-range samples; they were replaced."""
@@ -116,3 +119,36 @@ class BlockGuard:
         if fixed:
             self._warner.report(fixed)
         return block
+
+
+# ----------------------------------------------------------------------------- offline calls
+# The same rule for a whole signal handed to a model's offline ``encode`` (as the CLI applies
+# to files): cleaned with a warning; and a latent handed to ``decode`` must be finite (there
+# is no "right" value to put in place of a NaN latent).
+
+def guard_offline_audio(x, where: str):
+    """``x`` (numpy or torch, (..., samples)) with NaN/Inf -> 0 and |x| clamped to the limit,
+    warned per call; no samples at all is a ValueError."""
+    if x.shape[-1] == 0:
+        raise ValueError(f"{where}: audio has no samples (shape {tuple(x.shape)})")
+    clean = clean_tensor if hasattr(x, "detach") else clean_block
+    x, fixed = clean(x)
+    if fixed:
+        warnings.warn(f"{where}: replaced {fixed} NaN/Inf or out-of-range samples (|x| > "
+                      f"{SAMPLE_LIMIT:g}) with 0 or the limit", BlockSanitizedWarning,
+                      stacklevel=3)
+    return x
+
+
+def refuse_nonfinite_latent(z, where: str) -> None:
+    """A ValueError when the latent frames ``z`` (numpy or torch) hold NaN/Inf."""
+    import math
+
+    if hasattr(z, "detach"):
+        bad = int((~z.detach().isfinite()).sum()) if z.is_floating_point() else 0
+    else:
+        arr = np.asarray(z)
+        bad = int(np.count_nonzero(~np.isfinite(arr))) if arr.dtype.kind == "f" else 0
+    if bad:
+        raise ValueError(f"{where}: the latent holds {bad} NaN/Inf values (of "
+                         f"{math.prod(tuple(z.shape))}); decode needs finite frames")

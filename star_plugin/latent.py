@@ -69,12 +69,25 @@ class Latent:
         return replace(self, mean=mean, logsigma=None)
 
     def swap_texture(self, other: "Latent") -> "Latent":
-        """This latent's structure with ``other``'s texture (frames looped/cut to fit)."""
+        """This latent's structure with ``other``'s texture (frames looped/cut to fit; a batch
+        of 1 serves every item, else the batches must match)."""
+        if not isinstance(other, Latent):
+            raise TypeError(f"swap_texture takes a Latent, got {type(other).__name__}; wrap "
+                            "frames as latent.with_mean(frames)")
         if other.channels != self.channels or other.structure_channels != self.structure_channels:
             raise ValueError("latents come from different models (channel layouts differ)")
+        if (other.sample_rate, other.hop) != (self.sample_rate, self.hop):
+            raise ValueError(f"latents come from different models ({other.sample_rate} Hz, hop "
+                             f"{other.hop} vs {self.sample_rate} Hz, hop {self.hop})")
+        if other.frames == 0:
+            raise ValueError("the texture latent has no frames")
+        batch, other_batch = self.mean.shape[0], other.mean.shape[0]
+        if other_batch not in (1, batch):
+            raise ValueError(f"the texture latent has batch {other_batch}; give 1 (used for "
+                             f"every item) or {batch} like this latent")
         texture = other.texture
-        if texture.shape[0] != self.mean.shape[0]:
-            texture = texture[:1].expand(self.mean.shape[0], -1, -1)
+        if other_batch != batch:
+            texture = texture.expand(batch, -1, -1)
         reps = -(-self.frames // max(1, texture.shape[-1]))
         texture = texture.repeat(1, 1, max(1, reps))[..., : self.frames]
         return self.with_mean(torch.cat([self.structure, texture], dim=1))

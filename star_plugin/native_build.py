@@ -337,8 +337,16 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from .atomic import OutputGuard
+
     def say(message: str) -> None:
         print(f"  {message}", flush=True)
+
+    # the output rule, before anything is exported, configured or compiled
+    model = args.model if args.model and args.model.lower() != "none" else None
+    model_dir = Path(model) if model and Path(model).is_dir() else None
+    OutputGuard(directories=[("-o/--output", args.output), ("--build-dir", args.build_dir)],
+                inputs=[p for p in (model_dir.iterdir() if model_dir else ()) if p.is_file()])
 
     exported = None
     if args.model and args.model.lower() != "none":

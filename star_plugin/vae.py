@@ -295,7 +295,12 @@ class StarVAE(nn.Module):
         return split_posterior(self.encoder(x))
 
     def encode(self, x: torch.Tensor) -> Latent:
+        """Audio (batch, channels, samples) -> its posterior. NaN/Inf are cleaned with a
+        warning and no samples at all is a ValueError (the CLI's rules, star_plugin.guard)."""
+        from .guard import guard_offline_audio
+
         self._check_audio(x)
+        x = guard_offline_audio(x, f"model '{self.config.name}' encode")
         mean, logsigma = self.posterior(self._pad_for_encoding(x))
         return Latent(mean, logsigma, self.structure_channels, self.sample_rate, self.hop,
                       num_samples=x.shape[-1])
@@ -316,6 +321,9 @@ class StarVAE(nn.Module):
         if z.dim() != 3 or z.shape[1] != self.config.latent_channels:
             raise ValueError(f"latent must be (batch, {self.config.latent_channels}, frames), "
                              f"got shape {tuple(z.shape)}")
+        from .guard import refuse_nonfinite_latent
+
+        refuse_nonfinite_latent(z, f"model '{self.config.name}' decode")
         audio = self.decoder(z)[..., self.synthesis_delay:]
         if num_samples is not None:
             audio = audio[..., :num_samples]

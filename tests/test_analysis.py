@@ -55,6 +55,18 @@ def test_error_measures_read_what_was_changed():
     blurred = magnitude_errors(flat, target)
     assert float(blurred["fine_db"]) > 3.0 * float(louder["fine_db"]) + 2.0
     assert float(partial_error_db(target.partial * 10 ** (3 / 20), target)) == pytest.approx(3.0, abs=0.15)
+    # the compressed error: twice the magnitude is 2 ** (1/3) - 1 of the cube roots; one loud
+    # spike where the input has nothing raises the frame's power error down to zero but costs
+    # here (the decoder learned exactly that cheat from a frame-power term)
+    # (at most: the per-frame reference has a floor, so quiet frames weigh less)
+    assert 0.15 < float(louder["compressed"]) <= 2 ** (1 / 3) - 1
+    quiet = target.magnitude * 10 ** (-6 / 20)
+    spike = quiet.clone()
+    missing = target.magnitude.pow(2).sum(1) - quiet.pow(2).sum(1)
+    spike[:, 300] = torch.sqrt(spike[:, 300] ** 2 + missing)       # 6 dB of power in one bin
+    quiet_errors, spike_errors = magnitude_errors(quiet, target), magnitude_errors(spike, target)
+    assert float(spike_errors["loudness_db"]) < 0.1 < float(quiet_errors["loudness_db"])
+    assert float(spike_errors["compressed"]) > float(quiet_errors["compressed"])
 
 
 def test_stage1_errors_drive_the_heads_magnitudes():

@@ -114,13 +114,18 @@ def test_bad_audio_shapes_get_clear_errors(tiny_export):
         onnx_model.stream(np.zeros((1, 1, 0), np.float32), onnx_model.init_state())
 
 
-def test_empty_audio_encodes_like_torch(tiny_export):
+def test_empty_audio_gets_one_frame_from_posterior_and_encode_refuses_it(tiny_export):
+    """``posterior`` still gives empty audio the model's shortest frame count; ``encode``
+    refuses it (issue 24: the API follows the CLI's "has no samples")."""
     model, out = tiny_export
     onnx_model = OnnxVAE(out)
-    with torch.no_grad():
-        ref = model.encode(torch.zeros(1, 1, 0))
-    latent = onnx_model.encode(np.zeros((1, 1, 0), np.float32))
-    assert latent.mean.shape == ref.mean.shape and latent.num_samples == 0
+    from star_plugin.streaming import frames_to_encode
+
+    mean, _ = onnx_model.posterior(np.zeros((1, 1, 0), np.float32))
+    frames = max(1, frames_to_encode(0, model.hop, model.synthesis_delay))
+    assert mean.shape == (1, model.config.latent_channels, frames)
+    with pytest.raises(ValueError, match="no samples"):
+        onnx_model.encode(np.zeros((1, 1, 0), np.float32))
 
 
 def test_star_export_cli(tmp_path, saved_tiny_model):

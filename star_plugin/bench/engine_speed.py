@@ -270,6 +270,9 @@ def run_from_args(args) -> Optional[dict]:
     from star_plugin.commands.args import int_list
     from star_plugin.errors import ConfigError
 
+    from .report import guard_report_files
+
+    guard_report_files(args)  # the output rule, before any measuring
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for m in modes:

@@ -240,7 +240,9 @@ def run_bench_gen(args) -> dict:
     import torch
 
     from .audio_classifier import load_classifier
+    from .report import guard_report_files
 
+    guard_report_files(args)  # the output rule, before any measuring
     for name in ("seconds", "speed_seconds"):
         check_positive(f"--{name.replace('_', '-')}", getattr(args, name), allow_none=False)
     if args.batch < 1 or args.speed_repeats < 0 or args.evaluator_epochs < 1:

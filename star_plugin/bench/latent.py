@@ -474,8 +474,9 @@ def format_markdown(result) -> str:
 
 
 def run_bench_latent(args) -> dict:
-    from .report import model_names, torch_threads, write_json, write_text
+    from .report import guard_report_files, model_names, torch_threads, write_json, write_text
 
+    guard_report_files(args)  # the output rule, before any measuring
     with torch_threads(args.threads):
         result = bench_latent(args.data, model_names(args), split=args.split,
                               train_split=args.train_split, max_clips=args.max_clips,

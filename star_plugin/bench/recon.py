@@ -446,8 +446,9 @@ def format_markdown(result) -> str:
 
 def run_bench_recon(args) -> dict:
     from .opus import parse_bitrates
-    from .report import model_names, torch_threads, write_json, write_text
+    from .report import guard_report_files, model_names, torch_threads, write_json, write_text
 
+    guard_report_files(args)  # the output rule, before any measuring
     opus = parse_bitrates(args.opus) if args.opus else None
 
     def progress(done, total):

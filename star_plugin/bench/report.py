@@ -286,6 +286,15 @@ def write_json(path, result: dict) -> Path:
     return p
 
 
+def guard_report_files(args) -> None:
+    """``--json`` and ``--markdown`` under the output rule (``star_plugin.atomic``), checked
+    before a benchmark spends minutes measuring."""
+    from ..atomic import OutputGuard
+
+    OutputGuard(files=[("--json", getattr(args, "json", None)),
+                       ("--markdown", getattr(args, "markdown", None))])
+
+
 def write_text(path, text: str) -> Path:
     from ..atomic import write_bytes_atomic
 

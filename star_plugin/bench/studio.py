@@ -112,7 +112,9 @@ def markdown(results: dict) -> str:
 
 def run_from_args(args) -> None:
     from ..atomic import write_bytes_atomic
+    from .report import guard_report_files
 
+    guard_report_files(args)  # the output rule, before any measuring
     results = run(args)
     text = markdown(results)
     print(text)

@@ -6,9 +6,7 @@ import argparse
 import math
 
 from ..errors import StarError
-from ..guard import MAX_BUFFER_SIZE
-
-MAX_RATE = 384000
+from ..guard import MAX_BUFFER_SIZE, MAX_RATE, MIN_RATE
 
 
 def int_in(low: int, high: int):
@@ -36,7 +34,7 @@ def positive_float(text: str) -> float:
     return value
 
 
-rate = int_in(1, MAX_RATE)
+rate = int_in(MIN_RATE, MAX_RATE)
 seed = int_in(0, 2 ** 63 - 1)
 
 

@@ -26,6 +26,9 @@ def run(args):
     from ..bench.model_speed import bench_models, format_model_results
     from ..bench.scan_speed import bench_scan, format_scan_results
 
+    from .common import guard_outputs
+
+    guard_outputs(files=[("--json", args.json)])
     threads = int_list(args.threads, "--threads")
     results = {"scan": [], "models": None, "onnx": None}
     for n in threads:

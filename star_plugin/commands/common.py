@@ -51,11 +51,41 @@ def guarded(audio, path):
     return audio
 
 
-def refuse_input_as_output(args, *inputs):
-    """-o must not name any input file (also through a symlink or hard link)."""
-    from ..atomic import refuse_overwriting_input
+def guard_outputs(files=(), directories=(), inputs=()):
+    """The output rule (``star_plugin.atomic.OutputGuard``: not an input, a writable place,
+    stale temporaries removed, ``together()``), applied before anything is read or computed.
+    ``files``/``directories``: (option, path) pairs; None paths are skipped."""
+    from ..atomic import OutputGuard
 
-    refuse_overwriting_input(args.output, [args.input, *inputs])
+    return OutputGuard(files, directories, inputs)
+
+
+def guard_file_output(args, *inputs):
+    """``-o`` of a command that writes one file from ``args.input`` (and ``inputs``, and the
+    model's files)."""
+    return guard_outputs(files=[("-o/--output", args.output)],
+                         inputs=[args.input, *inputs, *model_files(args.model)])
+
+
+def model_files(name, bundled_prefix: str = "") -> list:
+    """The files of the model (or generator: ``bundled_prefix="gen-"``) named on the command
+    line, found as ``load_vae`` finds them: inputs that no output may replace."""
+    from ..bundled import presets_dir, resolve_name_or_path
+
+    if name is None:
+        return []
+    path = Path(name).expanduser()
+    if path.is_file():
+        path = path.parent
+    found = resolve_name_or_path(path, presets_dir() / "models" / f"{bundled_prefix}{name}")
+    if found is None:
+        return []
+    return [p for p in found.iterdir() if p.is_file()]
+
+
+def preset_file(name) -> list:
+    """``--preset`` when it names a file (an input), else nothing (a bundled name)."""
+    return [name] if name is not None and Path(name).is_file() else []
 
 
 def check_audio_output(path, subtype=None) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import StarError
 from . import args as a
-from .common import check_audio_output, load_model, refuse_input_as_output
+from .common import check_audio_output, guard_file_output, load_model
 
 
 def add_arguments(p) -> None:
@@ -22,7 +22,7 @@ def run(args):
     from ..convert import from_model_batch
     from ..latent_file import load_latent
 
-    refuse_input_as_output(args)
+    guard_file_output(args)
     check_audio_output(args.output, args.subtype)
     model = load_model(args.model)
     latent, layout, meta = load_latent(args.input)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import args as a
-from .common import load_model, read_for_model, refuse_input_as_output
+from .common import guard_file_output, load_model, read_for_model
 
 
 def add_arguments(p) -> None:
@@ -16,7 +16,7 @@ def run(args):
 
     from ..latent_file import save_latent
 
-    refuse_input_as_output(args)
+    guard_file_output(args)
     model = load_model(args.model)
     _, batch, layout = read_for_model(model, args.input)
     with torch.no_grad():

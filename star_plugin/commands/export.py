@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import StarError
 from . import args as a
-from .common import load_model, progress
+from .common import guard_outputs, load_model, model_files, progress
 
 
 def add_arguments(p) -> None:
@@ -20,11 +19,10 @@ def run(args):
     from ..export.exporter import export_model
 
     out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise StarError(f"-o/--output '{out}' is an existing file; export writes a directory")
+    guard = guard_outputs(directories=[("-o/--output", out)], inputs=model_files(args.model))
     model = load_model(args.model)
     graphs = (4 if model.config.causal and not args.offline_only else 2) + 1  # + morph
-    with progress(graphs, "export", "graph") as bar:
+    with guard.together(), progress(graphs, "export", "graph") as bar:
         manifest = export_model(model, args.output, scan_body=args.scan_body,
                                 stream=not args.offline_only,
                                 progress=lambda kind: (bar.set_postfix_str(kind), bar.update()))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..errors import StarError
 from . import args as a
-from .common import (check_audio_output, finite_or_error, load_model, read_guarded,
-                     refuse_input_as_output)
+from .common import (check_audio_output, finite_or_error, guard_file_output, load_model,
+                     preset_file, read_guarded)
 from .morphing import morph_params, texture_latent
 
 
@@ -25,7 +25,7 @@ def run(args):
                         "--texture-prompt "
                         "\"PROMPT\" (without one it would only reconstruct the input; use "
                         "`star recon` for that)")
-    refuse_input_as_output(args, args.texture_file)
+    guard_file_output(args, args.texture_file, *preset_file(args.preset))
     check_audio_output(args.output, args.subtype)
     params = morph_params(args)
     model = load_model(args.model)

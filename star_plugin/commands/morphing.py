@@ -44,14 +44,20 @@ def chain_from_args(args):
     """``--chain-file`` or ``--chain`` as a ``StarChain``."""
     from ..chain import StarChain
 
+    if args.chain_file and args.chain:
+        raise StarError("give --chain or --chain-file, not both (one of them would be "
+                        "dropped)")
     if args.chain_file:
         from ..errors import ConfigError
         from ..model_io import read_json
 
         if not Path(args.chain_file).is_file():
             raise StarError(f"--chain-file '{args.chain_file}' does not exist")
-        return StarChain.from_dict(read_json(Path(args.chain_file), ConfigError),
-                                   model=args.model, backend=args.backend)
+        data = read_json(Path(args.chain_file), ConfigError)
+        try:
+            return StarChain.from_dict(data, model=args.model, backend=args.backend)
+        except ConfigError as exc:  # name the file: "chain data must be an object" alone
+            raise ConfigError(f"--chain-file '{args.chain_file}': {exc}") from None
     if not args.chain:
         raise StarError("give the effects with --chain 'Effect(param=value) | star(...)' or "
                         "--chain-file FILE.json")

@@ -6,8 +6,8 @@ import sys
 
 from ..errors import StarError
 from . import args as a
-from .common import (check_audio_output, finite_or_error, load_model, progress, read_guarded,
-                     refuse_input_as_output)
+from .common import (check_audio_output, finite_or_error, guard_file_output, load_model,
+                     preset_file, progress, read_guarded)
 from .morphing import morph_params, texture_latent
 
 
@@ -50,7 +50,7 @@ def run(args):
 
     if not 1 <= args.block <= MAX_BLOCK:
         raise StarError(f"--block must be in 1..{MAX_BLOCK}, got {args.block}")
-    refuse_input_as_output(args, args.texture_file)
+    guard_file_output(args, args.texture_file, *preset_file(args.preset))
     check_audio_output(args.output, args.subtype)
     audio, rate = read_guarded(args.input, "; nothing to stream")
     host_rate = args.sample_rate or rate
