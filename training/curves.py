@@ -18,6 +18,7 @@ TRAIN_PANELS = (("reconstruction", ("stft", "mel")),
                 ("pitch error (octaves)", ("f0_octaves", "latent_f0_octaves")),
                 ("comb amplitude (log error)", ("comb_amplitude",)),
                 ("stage 1: magnitude errors (dB)", ("envelope_db", "fine_db", "loudness_db")),
+                ("stage 1: compressed magnitude (relative)", ("compressed",)),
                 ("stage 1: partials (dB)", ("partial_db",)),
                 ("stage 1: head f0 error (cents)", ("head_f0_cents",)),
                 ("rate (bit/s)", ("rate_bps", "fitted_rate_bps")), ("beta-field scale", ("kl_scale",)))
@@ -27,6 +28,7 @@ EVAL_PANELS = (("eval: MSD", ("mel_distance",)), ("eval: FSC", ("fsc",)),
                ("eval: buzz (output / input)", ("buzz_ratio",)),
                ("eval: rate (bit/s)", ("rate_bits_per_second", "fitted_rate_bits_per_second")),
                ("eval: magnitude errors (dB)", ("envelope_db", "fine_db", "loudness_db")),
+               ("eval: compressed magnitude (relative)", ("compressed",)),
                ("eval: partials (dB)", ("partial_db",)),
                ("eval: head f0 error (cents)", ("head_f0_cents",)))
 # dashed lines: the largest error that still gave FSC >= 0.35 and level within 1.5 dB in the
@@ -37,7 +39,7 @@ CALIBRATED = {"fine_db": "fine", "envelope_db": "envelope", "loudness_db": "loud
 EVAL_FIELDS = ("step", "mel_distance", "stft_distance", "si_sdr", "fsc", "f0_cents", "level_error_db",
                "buzz_ratio", "rate_bits_per_second", "fitted_rate_bits_per_second",
                "active_channels", "kl_share_first_8", "envelope_db", "fine_db", "loudness_db",
-               "partial_db", "head_f0_cents")
+               "compressed", "partial_db", "head_f0_cents")
 
 
 def calibrated_limits() -> dict:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from star_plugin.analysis import analyse, head_errors
 from star_plugin.atomic import atomic_path
+from star_plugin.bench.report import even_subset
 from star_plugin.audio import write_audio
 from star_plugin.metrics import (fine_structure_correlation, hop_buzz, level_error_db,
                                  mel_distance, pitch_error_cents, si_sdr, stft_distance)
@@ -41,13 +43,16 @@ def plot_kl_profile(kl: np.ndarray, beta: np.ndarray, structure: int, title: str
 
 
 class Evaluator:
-    """Scores a model on the first ``clips`` validation clips (sorted by id, first seconds)."""
+    """Scores a model on ``clips`` validation clips evenly spaced over the split sorted by id
+    (so every source is in: the first clips by id were all drums until 2026-12-06, step 1394
+    of default-v3), their first ``seconds``."""
 
     def __init__(self, pool: ClipPool, clips: int, seconds: float, audio_samples: int, out):
         samples = int(seconds * pool.sample_rate)
-        count = min(clips, len(pool))
-        self.ids = [pool.entries[i]["id"] for i in range(count)]
-        self.audio = torch.from_numpy(np.stack([pool.crop(i, samples) for i in range(count)]))[:, None]
+        items = [SimpleNamespace(id=str(e["id"]), index=i) for i, e in enumerate(pool.entries)]
+        chosen = [item.index for item in even_subset(items, clips)]
+        self.ids = [pool.entries[i]["id"] for i in chosen]
+        self.audio = torch.from_numpy(np.stack([pool.crop(i, samples) for i in chosen]))[:, None]
         self.sample_rate = pool.sample_rate
         self.audio_samples = audio_samples
         self.out = Path(out)

@@ -76,9 +76,11 @@ class LossConfig:
     # stage 1 of v3 (training/trainer.py, star_plugin.analysis): ``render: false`` renders no
     # audio in the step; the head's magnitudes are trained against the input's analysis
     # directly: its 300 Hz envelope, its fine structure (loud bins), the loudness per frame
-    # (all L1 in dB) and the comb's partials (dB, voiced frames, drawable partials; the comb
-    # drawn on the analysis f0)
+    # (all L1 in dB), the cube-root magnitudes (relative L1: the peaks count, spikes cost) and
+    # the comb's partials (dB, voiced frames, drawable partials; the comb drawn on the
+    # analysis f0)
     render: bool = True
+    magnitude_compressed: float = 0.0
     magnitude_envelope: float = 0.0
     magnitude_fine: float = 0.0
     loudness: float = 0.0

@@ -47,10 +47,10 @@ from .evaluation import Evaluator
 from .train_config import TrainConfig, apply_overrides
 
 CHECKPOINT = "checkpoint.pt"
-TARGET_ERRORS = ("envelope_db", "fine_db", "loudness_db", "partial_db", "head_f0_cents")
+TARGET_ERRORS = ("envelope_db", "fine_db", "loudness_db", "compressed", "partial_db", "head_f0_cents")
 LOG_FIELDS = ["step", "seconds", "lr", "loss", "stft", "mel", "l1", "inst_freq", "group_delay",
               "head_inst_freq", "frame_energy", "f0_octaves", "latent_f0_octaves", "comb_amplitude",
-              "envelope_db", "fine_db", "loudness_db", "partial_db", "head_f0_cents",
+              "envelope_db", "fine_db", "loudness_db", "compressed", "partial_db", "head_f0_cents",
               "kl_nats_per_frame", "rate_bps", "fitted_rate_bps", "kl_weight", "kl_scale", "adv",
               "feature_matching", "disc", "grad_norm"]
 
@@ -283,7 +283,8 @@ class Trainer:
         target = analyse(x, v.sample_rate, v.n_fft, v.stft_hop, head.harmonics, head.drawable_hz,
                          frames=rows.shape[-1])
         errors = head_errors(head, rows, target, analysis_f0=True)
-        loss = (cfg.magnitude_envelope * errors["envelope_db"] + cfg.magnitude_fine * errors["fine_db"]
+        loss = (cfg.magnitude_compressed * errors["compressed"]
+                + cfg.magnitude_envelope * errors["envelope_db"] + cfg.magnitude_fine * errors["fine_db"]
                 + cfg.loudness * errors["loudness_db"] + cfg.partials * errors["partial_db"]
                 + cfg.f0 * errors["head_f0_cents"] / 1200.0)
         return loss, {k: e.item() for k, e in errors.items()}
