@@ -23,6 +23,8 @@ from star_plugin.cli import main
 from star_plugin.errors import ConfigError, OutputError
 from star_plugin.guard import BlockSanitizedWarning
 from test_fuzz_inputs import assert_one_line_error, run_cli, write_tone
+# the same tiny model and export as the fuzz tests (pytest fixtures, used by name)
+from test_fuzz_inputs import model_dir, onnx_dir  # noqa: F401
 
 RATE = 16000  # the tiny model's rate
 
@@ -35,22 +37,6 @@ def star(*argv, timeout=180, **kwargs):
 
 def names(folder):
     return sorted(p.name for p in folder.iterdir())
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from star_plugin.model_io import save_vae
-
-    return save_vae(tiny_model(), tmp_path_factory.mktemp("rel") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def onnx_dir(tmp_path_factory):
-    from star_plugin.export.exporter import export_model
-
-    out = tmp_path_factory.mktemp("rel-onnx")
-    export_model(tiny_model(), out, scan_body="scan")
-    return out
 
 
 # ----------------------------------------------------------------------------- 1. every output
