@@ -142,13 +142,16 @@ def f0_error_cents(f0: torch.Tensor, target: FrameAnalysis) -> torch.Tensor:
 
 
 def head_errors(head, head_input: torch.Tensor, target: FrameAnalysis,
-                analysis_f0: bool = False) -> dict:
+                partials_on_analysis_f0: bool = False) -> dict:
     """Every per-target error of a ``PeakLockedHead`` given ``head_input`` (rows, channels, t):
-    the magnitude errors, ``partial_db`` and ``head_f0_cents`` (tensors, differentiable).
-    ``analysis_f0``: draw the comb on the input's YIN f0 (stage 1), else on the head's own f0
-    (what a listener hears)."""
+    the magnitude errors of what the head draws (its comb on its own f0, as a listener hears
+    it), ``partial_db`` and ``head_f0_cents`` (tensors, differentiable).
+    ``partials_on_analysis_f0`` (stage 1): the partials' peaks are compared at the input's YIN
+    f0, so their amplitudes learn on the right partials even where the head's f0 is off."""
     t = min(head_input.shape[-1], target.magnitude.shape[-1])
     head_input = head_input[..., :t]
-    magnitude, _, peaks = head.magnitude(head_input, f0=target.f0[..., :t] if analysis_f0 else None)
+    magnitude, _, peaks = head.magnitude(head_input)
+    if partials_on_analysis_f0:
+        peaks = head.partial_peaks(head_input, f0=target.f0[..., :t])[1]
     return {**magnitude_errors(magnitude, target), "partial_db": partial_error_db(peaks, target),
             "head_f0_cents": f0_error_cents(head.f0(head_input), target)}

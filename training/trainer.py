@@ -275,14 +275,16 @@ class Trainer:
             else torch.autocast("cpu", enabled=False)
 
     def _analysis_losses(self, x: torch.Tensor, features: torch.Tensor):
-        """Stage 1 (``loss.render: false``): the head's magnitudes against the input's analysis,
-        the comb drawn on the analysis f0; the f0 correction against YIN. -> (loss, log row)."""
+        """Stage 1 (``loss.render: false``): the head's magnitudes against the input's analysis
+        (its comb on its own f0: drawn on the input's YIN f0 in training until step 2777, the
+        decoder never learned to silence a comb that its pitch code put on noise), the partials
+        at the YIN f0, the f0 correction against YIN. -> (loss, log row)."""
         cfg, v = self.config.loss, self.vae_config
         head = self.model.decoder.layers[-1].inner
         rows = features.float().reshape(x.shape[0] * x.shape[1], -1, features.shape[-1])
         target = analyse(x, v.sample_rate, v.n_fft, v.stft_hop, head.harmonics, head.drawable_hz,
                          frames=rows.shape[-1])
-        errors = head_errors(head, rows, target, analysis_f0=True)
+        errors = head_errors(head, rows, target, partials_on_analysis_f0=True)
         loss = (cfg.magnitude_compressed * errors["compressed"]
                 + cfg.magnitude_envelope * errors["envelope_db"] + cfg.magnitude_fine * errors["fine_db"]
                 + cfg.loudness * errors["loudness_db"] + cfg.partials * errors["partial_db"]
