@@ -47,7 +47,7 @@ for path in (ROOT, ROOT / "benchmarks"):
 from oracle_harmonic import pitched_test_items  # noqa: E402
 
 from star_plugin.analysis import (DB, FrameAnalysis, analyse, f0_error_cents,  # noqa: E402
-                                  log_envelope, magnitude_errors, partial_error_db)
+                                  magnitude_errors, partial_error_db, power_envelope)
 from star_plugin.bench.recon import ReferenceScorer, clip_subsets  # noqa: E402
 from star_plugin.bench.report import finite_stats, iter_clips  # noqa: E402
 from star_plugin.convert import from_model_batch, to_model_batch  # noqa: E402
@@ -123,7 +123,7 @@ def rows_for_clip(head: PeakLockedHead, target: FrameAnalysis, seed: int):
     for rule in ("centre", "peak", "locked"):
         yield f"M {rule}: input magnitude", "M", 0.0, render_magnitude(head, mag, rule), \
             measured_m(mag)
-    env = log_envelope(logm)
+    env = power_envelope(mag)
 
     def level_kept(m):
         """The same loudness per frame as the input: the family's error alone (the loudness

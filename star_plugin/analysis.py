@@ -21,7 +21,7 @@ from .spectral import STFTAnalysis
 
 DB = 20.0 / math.log(10.0)     # natural log of a magnitude -> dB
 MAGNITUDE_FLOOR = 1e-4          # analysis scale: unit white noise ~ 1, so about -80 dB
-ENVELOPE_BINS = 7               # the envelope: a 7-bin (300 Hz) moving average of log magnitude
+ENVELOPE_BINS = 7               # the envelope: a 7-bin (300 Hz) moving average of the power
 FINE_RANGE_DB = 60.0            # fine structure counts on bins within this of the frame's peak
 SILENT_FRAME_DB = -60.0         # frames whose loudness is below this count for nothing
 COMPRESSION = 1.0 / 3.0         # the compressed-magnitude error compares |X| ** (1/3)
@@ -78,12 +78,19 @@ def partial_magnitudes(magnitude: torch.Tensor, f0: torch.Tensor, harmonics: int
     return top, position < bins - 1
 
 
-def log_envelope(log_magnitude: torch.Tensor, width: int = ENVELOPE_BINS) -> torch.Tensor:
-    """Moving average over bins (edges repeated): the spectral envelope of a log magnitude."""
-    rows, bins, t = log_magnitude.shape
-    x = log_magnitude.transpose(1, 2).reshape(rows * t, 1, bins)
-    x = F.avg_pool1d(F.pad(x, (width // 2, width // 2), mode="replicate"), width, stride=1)
-    return x.reshape(rows, t, bins).transpose(1, 2)
+def box_mean(x: torch.Tensor, width: int = ENVELOPE_BINS) -> torch.Tensor:
+    """(rows, bins, t) -> the moving average over ``width`` bins (edges repeated)."""
+    rows, bins, t = x.shape
+    y = x.transpose(1, 2).reshape(rows * t, 1, bins)
+    y = F.avg_pool1d(F.pad(y, (width // 2, width // 2), mode="replicate"), width, stride=1)
+    return y.reshape(rows, t, bins).transpose(1, 2)
+
+
+def power_envelope(magnitude: torch.Tensor, width: int = ENVELOPE_BINS) -> torch.Tensor:
+    """The spectral envelope as a log magnitude: the log of the mean *power* over ``width``
+    bins. A smooth spectrum on it has the input's power (the mean of the log lies below it
+    on peaky or noisy spectra: with envelopes matched in the log, v3 sat 6-7 dB too quiet)."""
+    return 0.5 * torch.log(box_mean(magnitude.pow(2), width) + MAGNITUDE_FLOOR ** 2)
 
 
 def frame_loudness_db(magnitude: torch.Tensor) -> torch.Tensor:
@@ -93,14 +100,14 @@ def frame_loudness_db(magnitude: torch.Tensor) -> torch.Tensor:
 
 def magnitude_errors(predicted: torch.Tensor, target: FrameAnalysis) -> dict:
     """Mean absolute errors in dB of a predicted magnitude (rows, bins, t) against the
-    analysis: ``envelope_db`` (the 300 Hz envelope), ``fine_db`` (log magnitude minus its
-    envelope, on the loud bins: the peaks and valleys of harmonics), ``loudness_db`` (per
+    analysis: ``envelope_db`` (the 300 Hz power envelope), ``fine_db`` (log magnitude minus
+    that envelope, on the loud bins: the peaks and valleys of harmonics), ``loudness_db`` (per
     frame), and ``compressed`` (cube-root magnitudes, relative to the frame's mean), all over
     the frames that are not silent. Differentiable in ``predicted``."""
     t = min(predicted.shape[-1], target.magnitude.shape[-1])
     log_p = torch.log(predicted[..., :t] + MAGNITUDE_FLOOR)
     log_t = target.log_magnitude[..., :t]
-    env_p, env_t = log_envelope(log_p), log_envelope(log_t)
+    env_p, env_t = power_envelope(predicted[..., :t]), power_envelope(target.magnitude[..., :t])
     loud_t = frame_loudness_db(target.magnitude[..., :t])
     frame = (loud_t > SILENT_FRAME_DB).to(log_p.dtype)                       # (rows, 1, t)
     loud_bin = (log_t > log_t.amax(1, keepdim=True) - FINE_RANGE_DB / DB).to(log_p.dtype)

@@ -9,7 +9,7 @@ import torch
 
 from conftest import TINY_TRAIN_MODEL
 from star_plugin.analysis import (DB, analyse, head_errors, magnitude_errors, partial_error_db,
-                                  stft_magnitude)
+                                  power_envelope, stft_magnitude)
 from star_plugin.errors import ConfigError
 from star_plugin.synthesis import PeakLockedHead
 from star_plugin.training.trainer import Trainer
@@ -54,6 +54,11 @@ def test_error_measures_read_what_was_changed():
         .transpose(1, 2))
     blurred = magnitude_errors(flat, target)
     assert float(blurred["fine_db"]) > 3.0 * float(louder["fine_db"]) + 2.0
+    # the envelope is the power's: a smooth spectrum on it has no envelope error and about the
+    # input's power (on the log's mean it would be several dB too quiet)
+    smooth = magnitude_errors(torch.exp(power_envelope(target.magnitude)), target)
+    assert float(smooth["envelope_db"]) < 1.5 and float(smooth["loudness_db"]) < 1.5
+    assert float(blurred["loudness_db"]) > float(smooth["loudness_db"]) + 2.0
     assert float(partial_error_db(target.partial * 10 ** (3 / 20), target)) == pytest.approx(3.0, abs=0.15)
     # the compressed error: twice the magnitude is 2 ** (1/3) - 1 of the cube roots; one loud
     # spike where the input has nothing raises the frame's power error down to zero but costs
