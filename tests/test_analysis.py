@@ -11,6 +11,7 @@ from conftest import TINY_TRAIN_MODEL
 from star_plugin.analysis import (DB, analyse, head_errors, magnitude_errors, partial_error_db,
                                   power_envelope, stft_magnitude)
 from star_plugin.errors import ConfigError
+from star_plugin.model_io import load_vae
 from star_plugin.synthesis import PeakLockedHead
 from star_plugin.training.trainer import Trainer
 from test_trainer import tiny_train_config
@@ -125,3 +126,19 @@ def test_stft_magnitude_matches_the_models_analysis_frames():
     audio = tone(440.0, seconds=0.2)
     magnitude = stft_magnitude(audio, N_FFT, HOP)
     assert magnitude.shape == (1, N_FFT // 2 + 1, audio.shape[-1] // HOP)
+
+
+def test_stage1_resumes_exactly(tiny_corpus, tmp_path):
+    model = dict(TINY_TRAIN_MODEL, decoder_blocks=1, head="peak-locked", harmonics=4,
+                 pitch_channel=0)
+    loss = {"render": False, "magnitude_compressed": 3.0, "magnitude_envelope": 0.1,
+            "magnitude_fine": 0.3, "partials": 0.1, "f0": 1.0, "rate_target_bps": 100}
+
+    def config():
+        return tiny_train_config(tiny_corpus, steps=4, model=model, loss=loss)
+    straight = Trainer(config(), tmp_path / "a").fit()
+    Trainer(config(), tmp_path / "b").fit(until=2)
+    resumed = Trainer(config(), tmp_path / "b", resume=True)
+    assert resumed.step == 2
+    a, b = load_vae(straight).state_dict(), load_vae(resumed.fit()).state_dict()
+    assert all(torch.equal(a[name], b[name]) for name in a)
