@@ -43,6 +43,7 @@ from .dataset import ClipPool
 from .discriminator import build_discriminator, discriminator_loss, generator_losses
 from .distributed import Context, setup, teardown
 from .ema import EMA
+from .curves import calibrated_limits
 from .evaluation import Evaluator
 from .train_config import TrainConfig, apply_overrides
 
@@ -470,12 +471,14 @@ class Trainer:
 
     def _evaluate(self, tensorboard=None) -> None:
         result = self.evaluator.run(self.ema.model, self.regularizer, self.step)
+        limits = calibrated_limits()  # the calibration's largest errors that still sound right
         print(f"\neval step {self.step}: mel {result['mel_distance']:.3f} stft "
               f"{result['stft_distance']:.3f} si-sdr {result['si_sdr']:.2f} dB, FSC "
               f"{result['fsc']:.3f}, f0 error {result['f0_cents']:.0f} cents, level "
               f"{result['level_error_db']:+.2f} dB, buzz x"
               f"{result['buzz_ratio']:.2f}, {result['rate_bits_per_second']:.0f} bit/s"
-              + ("".join(f", {k} {result[k]:.2f}" for k in TARGET_ERRORS if k in result)),
+              + "".join(f", {k} {result[k]:.2f}" + (f" (limit {limits[k]:g})" if k in limits else "")
+                        for k in TARGET_ERRORS if k in result),
               file=sys.stderr)
         if tensorboard:
             for k in ("mel_distance", "stft_distance", "si_sdr", "fsc", "f0_cents", "level_error_db",
