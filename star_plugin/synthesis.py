@@ -175,14 +175,9 @@ class HarmonicHead(PhaseVocoderHead):
     def extra_channels(self) -> int:
         return 2 + self.harmonics
 
-    @property
-    def pv_channels(self) -> int:
-        """Input channels per audio channel before the comb's (the phase-vocoder head's)."""
-        return 3 * self.bins
-
     def split(self, x: torch.Tensor):
         """Head input -> (phase-vocoder channels, f0 logit, amplitude logit, partial logits)."""
-        pv = self.pv_channels
+        pv = 3 * self.bins
         end = pv + 2 + self.harmonics
         return (x[:, :pv], x[:, pv:pv + 1], x[:, pv + 1:pv + 2], x[:, pv + 2:end])
 
@@ -294,8 +289,8 @@ def peak_locked_phase(magnitude: torch.Tensor, previous: torch.Tensor, hop: int,
 
     Every bin accumulates the advance of its peak's frequency (not its own centre's); every bin
     then takes its peak's accumulated phase, so a partial's main lobe stays one coherent
-    sinusoid (with free per-bin phases the lobe partly cancels: 3.4 dB lost on real audio,
-    benchmarks/calibrate_v3.json). No gradient: the phase follows the magnitude."""
+    sinusoid (with free per-bin phases the lobe partly cancels: 3.3 dB lost on the calibration
+    clips, benchmarks/calibrate_v3.json). No gradient: the phase follows the magnitude."""
     with torch.no_grad():
         logmag = torch.log(magnitude.detach() + 1e-9)
         owner = peak_owner(logmag)
@@ -314,7 +309,7 @@ class PeakLockedHead(HarmonicHead):
     h x f0 (linear interpolation between bins) as that partial's peak and draws the partial's
     window lobe there; f0 is the latent pitch code plus a bounded correction. So a partial's
     level is a smooth function of frequency that does not depend on f0: a first design gave
-    each partial *index* a share of one amplitude (as v2's comb), and after 900 steps its
+    each partial *index* a share of one amplitude (as v2's comb), and after 720 steps its
     strongest partials were 10 dB low (docs/RESULTS.md section 5). The residual plus the comb
     is the frame's magnitude, trained directly against the input's analysis
     (``loss.render: false``: no audio in the step); the phase comes from it by
@@ -334,8 +329,13 @@ class PeakLockedHead(HarmonicHead):
     def extra_channels(self) -> int:
         return self.bins + 1
 
+    def split(self, x: torch.Tensor):
+        """Head input -> (residual log magnitudes, harmonic envelope, f0 correction)."""
+        bins = self.bins
+        return x[:, :bins], x[:, bins:2 * bins], x[:, 2 * bins:2 * bins + 1]
+
     def f0(self, x: torch.Tensor) -> torch.Tensor:
-        correction = x[:, 2 * self.bins:2 * self.bins + 1]
+        correction = self.split(x)[2]
         code = x[:, -1:] + CODE_CORRECTION_OCTAVES * torch.tanh(correction)
         return F0_CODE_REF_HZ * torch.exp(math.log(2.0) * code)
 
@@ -343,7 +343,7 @@ class PeakLockedHead(HarmonicHead):
         """Head input -> (partial frequencies in Hz, their peak magnitudes), each (b, H, t):
         the harmonic envelope read at h x f0 (``f0`` replaces the predicted one)."""
         frequency = self.partial * (self.f0(x) if f0 is None else f0)
-        envelope = x[:, self.bins:2 * self.bins]
+        envelope = self.split(x)[1]
         position = (frequency * (self.n_fft / self.sample_rate)).clamp(0, self.bins - 1)
         below = torch.floor(position).detach().clamp(max=self.bins - 2)
         fraction = position - below
@@ -374,7 +374,7 @@ class PeakLockedHead(HarmonicHead):
         ``f0`` (b, 1, t) replaces the predicted one (training draws the comb on the
         analysis f0, so the envelope learns on the right partials from the first step)."""
         frequency, peaks = self.partial_peaks(x, f0)
-        residual = x[:, :self.bins]
+        residual = self.split(x)[0]
         noise = torch.exp((residual - RESIDUAL_OFFSET).clamp(max=MAX_LOG_MAGNITUDE))
         return noise + self.comb_magnitude(frequency, peaks), frequency, peaks
 
