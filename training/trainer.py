@@ -39,11 +39,11 @@ from star_plugin.pitch import comb_amplitude_distance, f0_distance, latent_f0_di
 from star_plugin.star_loss import StarRegularizer, kl_to_fitted_gaussian, rate_bits_per_second
 from star_plugin.vae import StarVAE
 
+from .curves import calibrated_limits
 from .dataset import ClipPool
 from .discriminator import build_discriminator, discriminator_loss, generator_losses
 from .distributed import Context, setup, teardown
 from .ema import EMA
-from .curves import calibrated_limits
 from .evaluation import Evaluator
 from .train_config import TrainConfig, apply_overrides
 
