@@ -16,8 +16,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .pitch import model_frame_f0
-from .spectral import STFTAnalysis
+from .pitch import model_frame_f0, partial_magnitudes
+from .spectral import stft_magnitude
 
 DB = 20.0 / math.log(10.0)     # natural log of a magnitude -> dB
 MAGNITUDE_FLOOR = 1e-4          # analysis scale: unit white noise ~ 1, so about -80 dB
@@ -41,13 +41,6 @@ class FrameAnalysis:
         return torch.log(self.magnitude + MAGNITUDE_FLOOR)
 
 
-def stft_magnitude(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """(rows, 1, samples) -> (rows, bins, frames) with the model's own analysis (scale, frames)."""
-    analysis = STFTAnalysis(n_fft, hop).to(audio.device, audio.dtype)
-    re, im = analysis(audio).chunk(2, dim=1)
-    return torch.sqrt(re * re + im * im)
-
-
 @torch.no_grad()
 def analyse(audio: torch.Tensor, sample_rate: int, n_fft: int, hop: int, harmonics: int,
             drawable_hz: float, frames: Optional[int] = None) -> FrameAnalysis:
@@ -63,19 +56,6 @@ def analyse(audio: torch.Tensor, sample_rate: int, n_fft: int, hop: int, harmoni
     number = torch.arange(1, harmonics + 1, device=audio.device)[None, :, None]
     mask = inside & voiced & (number * f0 < drawable_hz)
     return FrameAnalysis(magnitude, f0, voiced, partial, mask)
-
-
-def partial_magnitudes(magnitude: torch.Tensor, f0: torch.Tensor, harmonics: int,
-                       sample_rate: int, n_fft: int):
-    """The larger of the two bins around each h x f0 (the lobe's top), and whether h x f0 lies
-    inside the spectrum: each (rows, H, t)."""
-    bins = magnitude.shape[1]
-    number = torch.arange(1, harmonics + 1, device=magnitude.device, dtype=f0.dtype)[None, :, None]
-    position = number * f0 * (n_fft / sample_rate)
-    below = position.floor().clamp(0, bins - 1).long()
-    above = (below + 1).clamp(max=bins - 1)
-    top = torch.maximum(magnitude.gather(1, below), magnitude.gather(1, above))
-    return top, position < bins - 1
 
 
 def box_mean(x: torch.Tensor, width: int = ENVELOPE_BINS) -> torch.Tensor:

@@ -317,6 +317,19 @@ class PitchEncoder(StreamSequential):
         return self._insert(stats, code), {**new, "pitch": pitch}
 
 
+def partial_magnitudes(magnitude: torch.Tensor, f0: torch.Tensor, harmonics: int,
+                       sample_rate: int, n_fft: int):
+    """The larger of the two bins around each h x f0 (the lobe's top), and whether h x f0 lies
+    inside the spectrum: each (rows, H, t)."""
+    bins = magnitude.shape[1]
+    number = torch.arange(1, harmonics + 1, device=magnitude.device, dtype=f0.dtype)[None, :, None]
+    position = number * f0 * (n_fft / sample_rate)
+    below = position.floor().clamp(0, bins - 1).long()
+    above = (below + 1).clamp(max=bins - 1)
+    top = torch.maximum(magnitude.gather(1, below), magnitude.gather(1, above))
+    return top, position < bins - 1
+
+
 def comb_amplitude_distance(frequency: torch.Tensor, peaks: torch.Tensor, audio: torch.Tensor,
                             sample_rate: int, n_fft: int, hop: int,
                             max_hz: Optional[float] = None) -> torch.Tensor:
@@ -329,24 +342,17 @@ def comb_amplitude_distance(frequency: torch.Tensor, peaks: torch.Tensor, audio:
     spectral losses alone they were switched off (docs/RESULTS.md section 4). ``max_hz``: only
     partials below it count (``HarmonicHead.drawable_hz``: the head cannot draw the others, and
     counting them left a floor of ~0.45 that an ideal comb could not get under; None: Nyquist)."""
-    from .spectral import STFTAnalysis
+    from .spectral import stft_magnitude
 
     rows = audio.reshape(-1, 1, audio.shape[-1])
     with torch.no_grad():
-        analysis = STFTAnalysis(n_fft, hop).to(rows.device, rows.dtype)
-        spectrum = analysis(rows)
-        frames = min(peaks.shape[-1], spectrum.shape[-1])   # the head may run past the audio
-        spectrum = spectrum[..., :frames]
-        re, im = spectrum.chunk(2, dim=1)
-        magnitude = torch.sqrt(re * re + im * im)                # (rows, bins, frames)
+        magnitude = stft_magnitude(rows, n_fft, hop)
+        frames = min(peaks.shape[-1], magnitude.shape[-1])   # the head may run past the audio
+        magnitude = magnitude[..., :frames]                      # (rows, bins, frames)
         f0, voiced, _ = model_frame_f0(rows[:, 0], sample_rate, n_fft, hop, frames)
-        partials = torch.arange(1, peaks.shape[1] + 1, device=rows.device)[:, None]
-        position = partials * f0[:, None, :] * (n_fft / sample_rate)   # (rows, H, frames)
-        bins = magnitude.shape[1]
-        below = position.floor().clamp(0, bins - 1).long()
-        above = (below + 1).clamp(max=bins - 1)
-        target = torch.maximum(magnitude.gather(1, below), magnitude.gather(1, above))
-        inside = (position < bins - 1) & voiced[:, None, :]
+        target, inside = partial_magnitudes(magnitude, f0[:, None, :], peaks.shape[1],
+                                            sample_rate, n_fft)
+        inside = inside & voiced[:, None, :]
         limit = 0.5 * sample_rate if max_hz is None else max_hz
         drawable = (frequency[..., :frames].detach() < limit).to(peaks.dtype)
         weight = inside.to(peaks.dtype) * drawable

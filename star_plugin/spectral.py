@@ -59,6 +59,13 @@ class STFTAnalysis(Conv):
         self.n_fft, self.hop, self.bins = n_fft, hop, bins
 
 
+def stft_magnitude(audio: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """(rows, 1, samples) -> (rows, bins, frames) with the model's own analysis (scale, frames)."""
+    analysis = STFTAnalysis(n_fft, hop).to(audio.device, audio.dtype)
+    re, im = analysis(audio).chunk(2, dim=1)
+    return torch.sqrt(re * re + im * im)
+
+
 class ISTFTSynthesis(ConvTranspose):
     """(batch, 2 * bins, frames) -> (batch, 1, frames * hop): inverse DFT, synthesis window,
     overlap-add. Inverts :class:`STFTAnalysis` exactly (in steady state), ``n_fft - hop``

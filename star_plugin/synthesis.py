@@ -189,11 +189,14 @@ class HarmonicHead(PhaseVocoderHead):
         code = x[:, -1:] + CODE_CORRECTION_OCTAVES * torch.tanh(f0_channel)
         return F0_CODE_REF_HZ * torch.exp(math.log(2.0) * code)
 
+    def _audible(self, frequency: torch.Tensor) -> torch.Tensor:
+        """Each partial's fade (1 below ``drawable_hz``, 0.7 % at ``top_hz``)."""
+        return torch.sigmoid((self.top_hz - 0.5 * HARMONIC_TAPER_HZ - frequency)
+                             / (0.1 * HARMONIC_TAPER_HZ))
+
     def _peaks(self, frequency, level, logits) -> torch.Tensor:
         """Each partial's peak magnitude in the spectrum (analysis-scaled), (b, H, t)."""
-        audible = torch.sigmoid((self.top_hz - 0.5 * HARMONIC_TAPER_HZ - frequency)
-                                / (0.1 * HARMONIC_TAPER_HZ))         # 0.7 % at top_hz
-        weights = torch.softmax(logits, dim=1) * audible
+        weights = torch.softmax(logits, dim=1) * self._audible(frequency)
         return self.peak * torch.exp((level - 4.0).clamp(max=4.0)) * weights
 
     @property
@@ -218,20 +221,28 @@ class HarmonicHead(PhaseVocoderHead):
         frequency = self.partial * f0                               # (b, H, t)
         amplitude = self._peaks(frequency, level, logits)
         angle = self.partial * phi                                  # (b, H, t)
-        # each partial touches only the LOBE_BINS bins around it: scatter those, not a dense
-        # (bins x partials) product (24x less work; the lobe is -40 dB at the cut)
+        index, lobe = self._lobes(frequency)
+        re = self._scatter(index, lobe, amplitude * torch.cos(angle))
+        im = self._scatter(index, lobe, amplitude * torch.sin(angle))
+        return re, im, phi[..., -1:]
+
+    def _lobes(self, frequency: torch.Tensor):
+        """Partials (b, H, t) in Hz -> (the LOBE_BINS bins around each, flattened to
+        (b, H * J, t); the window's main lobe there, (b, H, J, t), 0 outside the comb's bins).
+        Each partial touches only these bins: scattering them, not a dense (bins x partials)
+        product, is 24x less work (the lobe is -40 dB at the cut)."""
         position = frequency * (self.n_fft / self.sample_rate)      # in bins
         index = torch.floor(position).detach()[:, :, None, :] + self.lobe_offset
-        lobe = hann_lobe(index - position[:, :, None, :])           # (b, H, J, t)
+        lobe = hann_lobe(index - position[:, :, None, :])
         inside = (index >= 0) & (index < self.comb_bins)
         lobe = torch.where(inside, lobe, torch.zeros_like(lobe))
-        index = index.clamp(0, self.comb_bins - 1).to(torch.int64).flatten(1, 2)
-        b, t = f0.shape[0], f0.shape[-1]
-        re = f0.new_zeros(b, self.comb_bins, t).scatter_add(
-            1, index, (lobe * (amplitude * torch.cos(angle))[:, :, None, :]).flatten(1, 2))
-        im = f0.new_zeros(b, self.comb_bins, t).scatter_add(
-            1, index, (lobe * (amplitude * torch.sin(angle))[:, :, None, :]).flatten(1, 2))
-        return re, im, phi[..., -1:]
+        return index.clamp(0, self.comb_bins - 1).to(torch.int64).flatten(1, 2), lobe
+
+    def _scatter(self, index: torch.Tensor, lobe: torch.Tensor, value: torch.Tensor):
+        """Each partial's ``value`` (b, H, t) times its lobe, summed into (b, comb_bins, t)."""
+        b, t = value.shape[0], value.shape[-1]
+        return value.new_zeros(b, self.comb_bins, t).scatter_add(
+            1, index, (lobe * value[:, :, None, :]).flatten(1, 2))
 
     def _spectrum(self, x: torch.Tensor, state: dict):
         pv, _, level, logits = self.split(x)
@@ -330,43 +341,31 @@ class PeakLockedHead(HarmonicHead):
         return self.bins + 1
 
     def split(self, x: torch.Tensor):
-        """Head input -> (residual log magnitudes, harmonic envelope, f0 correction)."""
+        """Head input -> (residual log magnitudes, f0 correction, harmonic envelope); the f0
+        correction second as in ``HarmonicHead.split``, which ``f0`` reads."""
         bins = self.bins
-        return x[:, :bins], x[:, bins:2 * bins], x[:, 2 * bins:2 * bins + 1]
-
-    def f0(self, x: torch.Tensor) -> torch.Tensor:
-        correction = self.split(x)[2]
-        code = x[:, -1:] + CODE_CORRECTION_OCTAVES * torch.tanh(correction)
-        return F0_CODE_REF_HZ * torch.exp(math.log(2.0) * code)
+        return x[:, :bins], x[:, 2 * bins:2 * bins + 1], x[:, bins:2 * bins]
 
     def partial_peaks(self, x: torch.Tensor, f0: Optional[torch.Tensor] = None):
         """Head input -> (partial frequencies in Hz, their peak magnitudes), each (b, H, t):
         the harmonic envelope read at h x f0 (``f0`` replaces the predicted one)."""
         frequency = self.partial * (self.f0(x) if f0 is None else f0)
-        envelope = self.split(x)[1]
+        envelope = self.split(x)[2]
         position = (frequency * (self.n_fft / self.sample_rate)).clamp(0, self.bins - 1)
         below = torch.floor(position).detach().clamp(max=self.bins - 2)
         fraction = position - below
         index = below.to(torch.int64)
         log_peak = ((1.0 - fraction) * envelope.gather(1, index)
                     + fraction * envelope.gather(1, index + 1))
-        audible = torch.sigmoid((self.top_hz - 0.5 * HARMONIC_TAPER_HZ - frequency)
-                                / (0.1 * HARMONIC_TAPER_HZ))
-        peaks = torch.exp((log_peak - RESIDUAL_OFFSET).clamp(max=MAX_LOG_MAGNITUDE)) * audible
+        peaks = torch.exp((log_peak - RESIDUAL_OFFSET).clamp(max=MAX_LOG_MAGNITUDE))
+        peaks = peaks * self._audible(frequency)
         return frequency, peaks
 
     def comb_magnitude(self, frequency: torch.Tensor, peaks: torch.Tensor) -> torch.Tensor:
         """Partials (b, H, t) in Hz with their peak magnitudes -> (b, bins, t): each partial's
         window lobe |W(k - h f0)| scaled to its peak, summed."""
-        position = frequency * (self.n_fft / self.sample_rate)
-        index = torch.floor(position).detach()[:, :, None, :] + self.lobe_offset
-        lobe = hann_lobe(index - position[:, :, None, :]).abs()
-        inside = (index >= 0) & (index < self.comb_bins)
-        lobe = torch.where(inside, lobe, torch.zeros_like(lobe))
-        index = index.clamp(0, self.comb_bins - 1).to(torch.int64).flatten(1, 2)
-        b, t = frequency.shape[0], frequency.shape[-1]
-        comb = frequency.new_zeros(b, self.comb_bins, t).scatter_add(
-            1, index, (lobe * peaks[:, :, None, :]).flatten(1, 2))
+        index, lobe = self._lobes(frequency)
+        comb = self._scatter(index, lobe.abs(), peaks)
         return torch.nn.functional.pad(comb, (0, 0, 0, self.bins - self.comb_bins))
 
     def magnitude(self, x: torch.Tensor, f0: Optional[torch.Tensor] = None):

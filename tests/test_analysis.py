@@ -9,7 +9,8 @@ import torch
 
 from conftest import TINY_TRAIN_MODEL
 from star_plugin.analysis import (DB, analyse, head_errors, magnitude_errors, partial_error_db,
-                                  power_envelope, stft_magnitude)
+                                  power_envelope)
+from star_plugin.spectral import stft_magnitude
 from star_plugin.errors import ConfigError
 from star_plugin.model_io import load_vae
 from star_plugin.synthesis import PeakLockedHead

@@ -58,14 +58,14 @@ class Evaluator:
         self.out = Path(out)
 
     @staticmethod
-    def _target_errors(model, x, z) -> dict:
-        """A peak-locked head's per-target errors (dB, cents) with its own f0, as a listener
-        hears it: the figures the calibration (benchmarks/calibrate_v3.py) gives limits for."""
+    def _target_errors(model, x, features) -> dict:
+        """A peak-locked head's per-target errors (dB, cents) for its input ``features``, with
+        its own f0, as a listener hears it: the figures the calibration
+        (benchmarks/calibrate_v3.py) gives limits for."""
         head = model.decoder.layers[-1].inner
         if not hasattr(head, "magnitude"):
             return {}
         cfg = model.config
-        features = model.decoder.head_input(z)
         rows = features.reshape(x.shape[0] * x.shape[1], -1, features.shape[-1])
         target = analyse(x, cfg.sample_rate, cfg.n_fft, cfg.stft_hop, head.harmonics,
                          head.drawable_hz, frames=rows.shape[-1])
@@ -76,8 +76,8 @@ class Evaluator:
         model.eval()
         device = next(model.parameters()).device
         x = self.audio.to(device)
-        recon, latent = model(x, sample=False)
-        target_errors = self._target_errors(model, x, latent.mean)
+        recon, latent, features = model.forward_with_head(x, sample=False)
+        target_errors = self._target_errors(model, x, features)
         kl_t = kl_nats_per_frame(latent.mean, latent.logsigma)
         kl = kl_t.cpu().numpy()
         recon_np, x_np = recon.cpu().numpy(), self.audio.numpy()
