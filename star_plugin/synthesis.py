@@ -405,7 +405,7 @@ class HarmonicProjection(Streamable):
     it (``init_from``); the harmonic part starts near zero: f0 in mid-range, quiet, flat."""
 
     def __init__(self, hidden: int, pv_channels: int, harmonic_channels: int,
-                 audio_channels: int):
+                 audio_channels: int, detail_width: int = 0):
         super().__init__()
         self.audio_channels = audio_channels
         self.conv = nn.Conv1d(hidden, pv_channels * audio_channels, 1)
@@ -413,6 +413,15 @@ class HarmonicProjection(Streamable):
         with torch.no_grad():
             self.harmonic.weight.mul_(0.1)
             self.harmonic.bias.zero_()
+        # ``detail_width`` > 0: a hidden layer beside the linear maps, added to their output
+        # (the linear maps alone span only ``hidden`` spectral shapes). Its output layer starts
+        # at zero, so a trained linear projection loads (``init_from``) and sounds as before.
+        self.detail = None
+        if detail_width:
+            out = nn.Conv1d(detail_width, (pv_channels + harmonic_channels) * audio_channels, 1)
+            nn.init.zeros_(out.weight)
+            nn.init.zeros_(out.bias)
+            self.detail = nn.Sequential(nn.Conv1d(hidden, detail_width, 1), nn.GELU(), out)
 
     def forward(self, x):
         b, t, ch = x.shape[0], x.shape[-1], self.audio_channels
@@ -420,7 +429,8 @@ class HarmonicProjection(Streamable):
         harmonic_channels = self.harmonic.out_channels // ch
         pv = self.conv(x).reshape(b, ch, pv_channels, t)
         harmonic = self.harmonic(x).reshape(b, ch, harmonic_channels, t)
-        return torch.cat([pv, harmonic], dim=2).reshape(b, ch * (pv_channels + harmonic_channels), t)
+        y = torch.cat([pv, harmonic], dim=2).reshape(b, ch * (pv_channels + harmonic_channels), t)
+        return y if self.detail is None else y + self.detail(x)
 
     def init_state(self, batch, device=None, dtype=None):
         return {}

@@ -142,13 +142,14 @@ def spectral_synthesis(cfg: VAEConfig) -> list:
             else [convnext_block(h, causal=c) for _ in range(cfg.decoder_blocks)])
     if cfg.head == "peak-locked":
         head = PeakLockedHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics)
-        projection = HarmonicProjection(h, bins, head.extra_channels, ch)  # residual | envelope, f0
+        projection = HarmonicProjection(h, bins, head.extra_channels, ch,  # residual | envelope, f0
+                                        cfg.head_hidden)
         return [*body, ChannelNorm(h), projection, PerChannel(head, ch)]
     if cfg.head == "harmonic":
         head = HarmonicHead(cfg.n_fft, cfg.stft_hop, cfg.sample_rate, cfg.harmonics,
                             code_input=cfg.pitch_channel is not None,
                             learned_phase=cfg.learned_phase)
-        projection = HarmonicProjection(h, 3 * bins, head.extra_channels, ch)
+        projection = HarmonicProjection(h, 3 * bins, head.extra_channels, ch, cfg.head_hidden)
     else:
         head = PhaseVocoderHead(cfg.n_fft, cfg.stft_hop, learned_phase=cfg.learned_phase)
         projection = Conv(h, 3 * bins * ch, 1, causal=c)

@@ -16,8 +16,9 @@ V2 = dict(family="spectral", backbone="mamba", decoder_blocks=2, head="phase-voc
 V2_HARMONIC = dict(V2, head="harmonic", harmonics=6)
 # and with latent channel 0 the causal YIN pitch code (its tracker's window as state too)
 V2_PITCH = dict(V2_HARMONIC, pitch_channel=0)
-# v3: residual + comb magnitudes, the phase locked to the magnitude's peaks (one phase state)
-V3 = dict(V2_PITCH, head="peak-locked")
+# v3: residual + comb magnitudes, the phase locked to the magnitude's peaks (one phase state),
+# a hidden layer beside the head's linear projection
+V3 = dict(V2_PITCH, head="peak-locked", head_hidden=8)
 
 
 def tiny_config(**overrides) -> VAEConfig:
@@ -37,6 +38,8 @@ def tiny_model(seed=0, **overrides) -> StarVAE:
         for name, p in model.named_parameters():
             if name.endswith("alpha"):
                 p.uniform_(0.5, 2.0)
+            if ".detail." in name:  # the head's hidden layer starts silent (zero output layer)
+                p.normal_(0.0, 0.1)
     return model
 
 

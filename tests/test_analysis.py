@@ -143,3 +143,28 @@ def test_stage1_resumes_exactly(tiny_corpus, tmp_path):
     assert resumed.step == 2
     a, b = load_vae(straight).state_dict(), load_vae(resumed.fit()).state_dict()
     assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_head_hidden_layer_continues_a_linear_projection_and_learns(tiny_corpus, tmp_path):
+    """A v3 model trained with the linear projection loads into one with ``head_hidden``
+    (init_from, not strict): it sounds exactly as before, and stage 1 then trains the new
+    layer (its output layer leaves zero)."""
+    linear = dict(TINY_TRAIN_MODEL, decoder_blocks=1, head="peak-locked", harmonics=4,
+                  pitch_channel=0)
+    loss = {"render": False, "magnitude_fine": 1.0}
+    first = Trainer(tiny_train_config(tiny_corpus, steps=1, model=linear, loss=loss),
+                    tmp_path / "one").fit()
+    wide = dict(linear, head_hidden=16)
+    trainer = Trainer(tiny_train_config(tiny_corpus, steps=2, model=wide, loss=loss,
+                                        init_from=str(first), init_strict=False), tmp_path / "two")
+    new = {k for k in trainer.model.state_dict() if k not in load_vae(first).state_dict()}
+    assert new and all(".detail." in k for k in new)
+    x = 0.1 * torch.randn(1, 1, 4096, generator=torch.Generator().manual_seed(1))
+    before = load_vae(first).reconstruct(x)
+    assert torch.equal(trainer.model.eval().reconstruct(x), before)
+    trained = load_vae(trainer.fit()).state_dict()
+    output_layer = [k for k in new if k.endswith("detail.2.weight")]
+    assert output_layer and float(trained[output_layer[0]].abs().max()) > 0
+    with pytest.raises(ConfigError, match="head_hidden"):
+        Trainer(tiny_train_config(tiny_corpus, steps=1, model=dict(linear, head="istft",
+                                                                   head_hidden=8)), tmp_path / "x")

@@ -117,6 +117,14 @@ def lr_factor(step: int, optim) -> float:
     return warm * cosine
 
 
+def analysis_loss(errors: dict, cfg) -> torch.Tensor:
+    """Stage 1's loss: ``analysis.head_errors`` weighted by the ``loss`` section ``cfg``."""
+    return (cfg.magnitude_compressed * errors["compressed"]
+            + cfg.magnitude_envelope * errors["envelope_db"] + cfg.magnitude_fine * errors["fine_db"]
+            + cfg.loudness * errors["loudness_db"] + cfg.partials * errors["partial_db"]
+            + cfg.f0 * errors["head_f0_cents"] / 1200.0)
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, out, resume: bool = False):
         self.config, self.out = config, Path(out)
@@ -286,11 +294,7 @@ class Trainer:
         target = analyse(x, v.sample_rate, v.n_fft, v.stft_hop, head.harmonics, head.drawable_hz,
                          frames=rows.shape[-1])
         errors = head_errors(head, rows, target, partials_on_analysis_f0=True)
-        loss = (cfg.magnitude_compressed * errors["compressed"]
-                + cfg.magnitude_envelope * errors["envelope_db"] + cfg.magnitude_fine * errors["fine_db"]
-                + cfg.loudness * errors["loudness_db"] + cfg.partials * errors["partial_db"]
-                + cfg.f0 * errors["head_f0_cents"] / 1200.0)
-        return loss, {k: e.item() for k, e in errors.items()}
+        return analysis_loss(errors, cfg), {k: e.item() for k, e in errors.items()}
 
     def train_one(self) -> dict:
         cfg, x = self.config, self._batch()
