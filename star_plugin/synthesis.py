@@ -294,22 +294,60 @@ def peak_frequency(logmag: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
     return owner.to(logmag.dtype) + shift
 
 
-def peak_locked_phase(magnitude: torch.Tensor, previous: torch.Tensor, hop: int, n_fft: int):
+LOCK_BINS = 2               # a Hann main lobe spans +-2 bins: those bins take their peak's phase
+FRAME_PERIOD = 65536.0      # the scrambled phases repeat after this many frames (6.3 min at 44.1 kHz)
+# coefficients of the scrambled phase frac(a m^2 + b m k + c k^2 + d k) of bin k in frame m
+SCRAMBLE = (0.3819660112501051, 0.7548776662466927, 0.5698402909980532, 0.2360679774997897)
+
+
+def frame_numbers(start: torch.Tensor, frames: int, like: torch.Tensor) -> torch.Tensor:
+    """(b, 1, 1) first frame number -> (b, 1, frames) float64 numbers start, start + 1, ...
+    wrapped at ``FRAME_PERIOD`` (a cumulative sum, not arange: exports with a dynamic length)."""
+    count = torch.cumsum(torch.ones_like(like[:, :1, :frames], dtype=torch.float64), dim=-1)
+    number = start.to(torch.float64) + count - 1.0
+    return number - FRAME_PERIOD * torch.floor(number / FRAME_PERIOD)
+
+
+def scrambled_phase(bins: int, numbers: torch.Tensor) -> torch.Tensor:
+    """(b, 1, t) frame numbers -> (b, bins, t) float64 phases in [0, 2 pi) that change from
+    frame to frame and bin to bin with no pattern a listener hears: a quadratic Weyl sequence,
+    deterministic, so streaming equals offline and ONNX Runtime equals torch."""
+    m = numbers
+    k = torch.arange(bins, device=numbers.device, dtype=torch.float64)[None, :, None]
+    a, b, c, d = SCRAMBLE
+    u = a * m * m + b * m * k + (c * k + d) * k
+    return TWO_PI * (u - torch.floor(u))
+
+
+def peak_locked_phase(magnitude: torch.Tensor, previous: torch.Tensor, hop: int, n_fft: int,
+                      numbers: Optional[torch.Tensor] = None):
     """Phase from magnitude alone: (b, bins, t) magnitudes, (b, bins, 1) accumulated phase ->
     (phase of each bin counted from the frame centre, the new accumulated phase).
 
-    Every bin accumulates the advance of its peak's frequency (not its own centre's); every bin
-    then takes its peak's accumulated phase, so a partial's main lobe stays one coherent
-    sinusoid (with free per-bin phases the lobe partly cancels: 3.3 dB lost on the calibration
-    clips, benchmarks/calibrate_v3.json). No gradient: the phase follows the magnitude."""
+    Every bin accumulates the advance of its peak's frequency (not its own centre's); the bins
+    within ``LOCK_BINS`` of a spectral peak (a local maximum) then take their peak's
+    accumulated phase, so a partial's main lobe stays one coherent sinusoid (with free per-bin
+    phases the lobe partly cancels: 3.3 dB lost on the calibration clips,
+    benchmarks/calibrate_v3.json). The other bins, on the slopes of a smooth spectrum, get a
+    scrambled phase (``scrambled_phase`` of the frame ``numbers``, (b, 1, t), default 0..t-1):
+    locked too, a smooth region of bins shared one phase, an impulse per frame, a buzz at the
+    frame rate (hop-rate buzz 4.8x the input's on the pitched test clips, 1.5x scrambled,
+    benchmarks/phase_rules.py). No gradient: the phase follows the magnitude."""
     with torch.no_grad():
         logmag = torch.log(magnitude.detach() + 1e-9)
         owner = peak_owner(logmag)
         frequency = peak_frequency(logmag, owner)
         increment = (TWO_PI * hop / n_fft) * frequency.to(torch.float64)
         running = wrap_phase(previous.to(torch.float64) + torch.cumsum(increment, dim=-1))
-        locked = running.gather(1, owner).to(magnitude.dtype)
-    return locked, running[..., -1:].to(magnitude.dtype)
+        locked = running.gather(1, owner)
+        padded = torch.nn.functional.pad(logmag, (0, 0, 1, 1), value=-1e30)
+        is_peak = (logmag >= padded[:, :-2]) & (logmag >= padded[:, 2:])
+        k = torch.arange(logmag.shape[1], device=logmag.device)[None, :, None]
+        in_lobe = is_peak.gather(1, owner) & ((k - owner).abs() <= LOCK_BINS)
+        if numbers is None:
+            numbers = frame_numbers(torch.zeros_like(previous[:, :1]), logmag.shape[-1], logmag)
+        phase = torch.where(in_lobe, locked, scrambled_phase(logmag.shape[1], numbers))
+    return phase.to(magnitude.dtype), running[..., -1:].to(magnitude.dtype)
 
 
 class PeakLockedHead(HarmonicHead):
@@ -324,7 +362,8 @@ class PeakLockedHead(HarmonicHead):
     strongest partials were 10 dB low (docs/RESULTS.md section 5). The residual plus the comb
     is the frame's magnitude, trained directly against the input's analysis
     (``loss.render: false``: no audio in the step); the phase comes from it by
-    :func:`peak_locked_phase` (streaming state ``phase``, one value per bin). The oracle with
+    :func:`peak_locked_phase` (streaming state ``phase``, one value per bin, and ``frame``,
+    the frame number its scrambled phases read). The oracle with
     the input's own magnitude and this phase rule: benchmarks/calibrate_v3.json.
 
     Input channels per audio channel: ``bins`` residual log magnitudes, ``bins`` harmonic
@@ -379,12 +418,17 @@ class PeakLockedHead(HarmonicHead):
 
     def _spectrum(self, x: torch.Tensor, state: dict):
         magnitude = self.magnitude(x)[0]
-        phase, last = peak_locked_phase(magnitude, state["phase"], self.hop, self.n_fft)
+        numbers = frame_numbers(state["frame"], magnitude.shape[-1], magnitude)
+        phase, last = peak_locked_phase(magnitude, state["phase"], self.hop, self.n_fft, numbers)
         re, im = magnitude * torch.cos(phase), magnitude * torch.sin(phase)
-        return self._from_centre(re, im), {"phase": last}
+        following = frame_numbers(state["frame"] + magnitude.shape[-1], 1, magnitude)
+        return self._from_centre(re, im), {"phase": last, "frame": following.to(x.dtype)}
 
     def _phase_states(self, batch, device=None, dtype=None) -> dict:
-        return {"phase": torch.zeros(batch, self.bins, 1, device=device, dtype=dtype)}
+        # the number of the next frame, for the scrambled phases (an integer below 2^16:
+        # exact in float32)
+        return {"phase": torch.zeros(batch, self.bins, 1, device=device, dtype=dtype),
+                "frame": torch.zeros(batch, 1, 1, device=device, dtype=dtype)}
 
 
 def init_head_projection(projection: nn.Conv1d, bins: int, audio_channels: int) -> None:

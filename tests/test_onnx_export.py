@@ -188,7 +188,7 @@ def test_streamed_onnx_equals_offline_torch_delayed_by_latency(exported):
     ("spectral", "mamba", 1, {"decoder_blocks": 2, "head": "harmonic", "harmonics": 6,
                               "learned_phase": False}),
     ("spectral", "mamba", 2, {"decoder_blocks": 2, "head": "peak-locked", "harmonics": 6,
-                              "pitch_channel": 0})])
+                              "pitch_channel": 0, "head_hidden": 8})])
 def test_other_architectures_export_and_stream(tmp_path, family, backbone, channels, extra):
     model = tiny_model(family=family, backbone=backbone, audio_channels=channels, **extra)
     export_model(model, tmp_path, scan_body="scan")

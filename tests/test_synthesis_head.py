@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from star_plugin.metrics import hop_buzz
 from star_plugin.spectral import STFTAnalysis
-from star_plugin.synthesis import (F0_LOWEST_HZ, F0_OCTAVES, HarmonicHead, PeakLockedHead,
-                                   PhaseVocoderHead, hann_lobe, peak_frequency, peak_locked_phase,
-                                   peak_owner, wrap_phase)
+from star_plugin.synthesis import (F0_LOWEST_HZ, F0_OCTAVES, FRAME_PERIOD, HarmonicHead,
+                                   PeakLockedHead, PhaseVocoderHead, frame_numbers, hann_lobe,
+                                   peak_frequency, peak_locked_phase, peak_owner, wrap_phase)
 
 SR, N_FFT, HOP = 44100, 1024, 256
 
@@ -287,6 +288,29 @@ def test_peak_locked_phase_draws_a_partial_between_bins_at_its_level(freq):
     assert level_range_db(steady) < 0.5
 
 
+def test_a_smooth_spectrum_renders_as_noise_not_as_a_pulse_per_frame():
+    """Bins on the slope of a smooth spectrum, far from any peak, get scrambled phases: locked
+    to one bin they made one impulse per frame (a buzz at the frame rate)."""
+    frames, k = 400, torch.arange(N_FFT // 2 + 1, dtype=torch.float32)
+    magnitude = (5.0 * torch.exp(-k / 120.0))[None, :, None].expand(1, -1, frames).contiguous()
+    phase, _ = peak_locked_phase(magnitude, torch.zeros(1, magnitude.shape[1], 1), HOP, N_FFT)
+    head = PhaseVocoderHead(N_FFT, HOP)
+    spectrum = head._from_centre(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+    with torch.no_grad():
+        audio = head.synthesis(spectrum)[0, 0, 2 * N_FFT:].numpy()
+    assert hop_buzz(audio, SR, (SR / HOP, SR / (4 * HOP))) < 4.0
+    # and the scrambled phases differ from frame to frame (no steady tone per bin)
+    steps = torch.diff(phase[0, 200:210].double(), dim=-1)
+    assert float(steps.std(dim=-1).min()) > 0.5
+
+
+def test_frame_numbers_count_on_and_wrap():
+    like = torch.zeros(2, 3, 5)
+    numbers = frame_numbers(torch.tensor([[[FRAME_PERIOD - 2]], [[7.0]]]), 4, like)
+    assert numbers[0, 0].tolist() == [FRAME_PERIOD - 2, FRAME_PERIOD - 1, 0.0, 1.0]
+    assert numbers[1, 0].tolist() == [7.0, 8.0, 9.0, 10.0]
+
+
 def peak_locked_input(head: PeakLockedHead, frames: int, f0: float, envelope: float,
                       below_bin: int):
     """Residual silent, f0 as the pitch code, the harmonic envelope at ``envelope`` below bin
@@ -305,7 +329,8 @@ def test_peak_locked_head_draws_its_comb_and_streams_exactly():
     x = peak_locked_input(head, 80, 196.0, envelope=6.0, below_bin=16)
     offline, streamed, state = offline_and_streamed(head, x)
     assert (streamed - offline).abs().max() <= 1e-4
-    assert set(state) == {"phase", "synthesis"}
+    assert set(state) == {"phase", "frame", "synthesis"}
+    assert float(state["frame"]) == x.shape[-1]     # the next frame's number
     audio = offline[0, 0, N_FFT * 2:].numpy()
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
     freqs = np.fft.rfftfreq(audio.size, 1.0 / SR)
@@ -313,7 +338,6 @@ def test_peak_locked_head_draws_its_comb_and_streams_exactly():
         near = np.abs(freqs - h * 196.0) < 5.0
         assert 20 * np.log10(spectrum[near].max() / spectrum.max()) > -3.0
     assert 20 * np.log10(spectrum[np.abs(freqs - 4 * 196.0) < 5.0].max() / spectrum.max()) < -40
-    # magnitude() is what the synthesis draws: the analysis of the output has the same peaks
     # magnitude() is what the synthesis draws: lobes at h x f0, nothing at the fourth partial
     magnitude = head.magnitude(x)[0][0, :, -1]
     assert magnitude.shape == (head.bins,)
