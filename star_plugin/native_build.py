@@ -20,6 +20,7 @@ wired into ``star_plugin.cli``.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -321,14 +322,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--vst3", dest="vst3", action="store_true", default=None,
                         help="require the JUCE VST3 plugin (by default it is built when "
                              "juce-modules-source is installed)")
-    parser.add_argument("--no-vst3", dest="vst3", action="store_false",
+    # SUPPRESS: the pair shares one default (None: build when found), shown once in --vst3's
+    # help; store_false's own default (True) printed "(default: True)" after "--no-..."
+    parser.add_argument("--no-vst3", dest="vst3", action="store_false", default=argparse.SUPPRESS,
                         help="build the engine and CLI only (default: the plugin too, when "
                              "JUCE is found)")
     parser.add_argument("--clap", dest="clap", action="store_true", default=None,
                         help="require the DPF CLAP plugin (by default it is built when "
                              "dpf-source is installed); -o copies STAR.clap beside the CLI")
-    parser.add_argument("--no-clap", dest="clap", action="store_false",
-                        help="do not build the CLAP plugin")
+    parser.add_argument("--no-clap", dest="clap", action="store_false", default=argparse.SUPPRESS,
+                        help="do not build the CLAP plugin (default: built when dpf-source is "
+                             "installed)")
     parser.add_argument("--model", default="default",
                         help="export this model (a bundled name such as 'default', or a "
                              "directory), bundle it inside STAR.vst3 and copy it to "

@@ -114,3 +114,20 @@ def test_nan_audio_is_sanitised_with_a_warning(saved_tiny_model, tmp_path, capsy
     assert "replaced 10 NaN/Inf samples" in capsys.readouterr().err
     out, _ = sf.read(tmp_path / "r" / "nan.recon.wav")
     assert np.isfinite(out).all()
+
+
+def test_plugin_build_help_reads_right_and_the_format_flags_parse(capsys):
+    """--no-clap / --no-vst3 once printed "(default: True)", which reads as "skipped by
+    default"; each pair shares one default: None, build the format when its SDK is found."""
+    assert main(["plugin", "build", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split()).replace("dpf- source", "dpf-source")
+    assert "(default: True)" not in help_text and "(default: False)" not in help_text
+    assert "--no-clap do not build the CLAP plugin (default: built when dpf-source" in help_text
+    import argparse
+    from star_plugin import native_build
+    parser = argparse.ArgumentParser()
+    native_build.add_arguments(parser)
+    for argv, clap, vst3 in (([], None, None), (["--no-clap"], False, None),
+                             (["--clap", "--no-vst3"], True, False), (["--vst3"], None, True)):
+        parsed = parser.parse_args(argv)
+        assert (parsed.clap, parsed.vst3) == (clap, vst3), argv
