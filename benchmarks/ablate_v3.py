@@ -8,6 +8,8 @@ for the input's, then renders every row with the head's own phase rule (``locked
 * ``model``: the model's magnitude (equal to ``StarVAE.reconstruct``; checked per clip);
 * ``comb on YIN f0``: the comb drawn on the centred YIN f0 where it is voiced (the latent pitch
   code is causal, held per latent frame, and 0 where the causal tracker hears no pitch);
+* ``model fine structure x2``: the model's fine structure twice as deep (is it right but
+  too weak?);
 * ``model envelope + input fine``: the input's fine structure (log magnitude minus its power
   envelope, ``analysis.power_envelope``) on the model's envelope;
 * ``input envelope + model fine``: the reverse;
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -39,10 +42,29 @@ from star_plugin.bench.recon import ReferenceScorer, clip_subsets  # noqa: E402
 from star_plugin.bench.report import finite_stats, iter_clips  # noqa: E402
 from star_plugin.convert import from_model_batch, to_model_batch  # noqa: E402
 from star_plugin.model_io import load_vae  # noqa: E402
+from star_plugin.pitch import F0_CODE_REF_HZ  # noqa: E402
 
-ROWS = ("model", "comb on YIN f0", "model envelope + input fine", "input envelope + model fine",
-        "model x input loudness", "input magnitude")
+ROWS = ("model", "comb on YIN f0", "model fine structure x2", "model envelope + input fine",
+        "input envelope + model fine", "model x input loudness", "input magnitude")
 SCORE_KEYS = ("fsc", "msd", "level_db", "buzz_ratio")
+
+
+@torch.no_grad()
+def pitch_code_errors(model, x: torch.Tensor) -> dict:
+    """The comb's f0 against the centred YIN f0 on the frames YIN calls voiced: |cents| of the
+    latent pitch code (held per latent frame) and of the head's f0 (code + correction), and the
+    share of those frames where the causal tracker said unvoiced (code exactly 0)."""
+    cfg, head = model.config, model.decoder.layers[-1].inner
+    _, _, features = model.forward_with_head(x, sample=False)
+    target = analyse(x, cfg.sample_rate, cfg.n_fft, cfg.stft_hop, cfg.harmonics, head.drawable_hz)
+    t = min(features.shape[-1], target.f0.shape[-1])
+    voiced = target.voiced[0, 0, :t]
+    yin_octaves = torch.log2(target.f0[0, 0, :t][voiced])
+    code = features[0, -1, :t][voiced]
+    return {"code_cents": (1200 * (code + math.log2(F0_CODE_REF_HZ) - yin_octaves).abs()).tolist(),
+            "head_cents": (1200 * (torch.log2(head.f0(features)[0, 0, :t][voiced])
+                                   - yin_octaves).abs()).tolist(),
+            "code_unvoiced": (code == 0).tolist()}
 
 
 @torch.no_grad()
@@ -60,6 +82,7 @@ def magnitudes(model, x: torch.Tensor) -> dict:
     gain = 10.0 ** ((frame_loudness_db(mine) - frame_loudness_db(theirs)) / 20.0)
     return {"model": theirs,
             "comb on YIN f0": head.magnitude(features, f0=yin_f0)[0],
+            "model fine structure x2": torch.exp(env_theirs + 2.0 * (log_theirs - env_theirs)),
             "model envelope + input fine": torch.exp(log_mine - env_mine + env_theirs),
             "input envelope + model fine": torch.exp(log_theirs - env_theirs + env_mine),
             "model x input loudness": theirs * gain,
@@ -80,7 +103,8 @@ def main(argv=None):
     if cfg.head != "peak-locked":
         raise SystemExit(f"--model {args.model}: needs a peak-locked (v3) model, got head {cfg.head!r}")
     items, n_pitched = pitched_test_items(args.data, args.clips)
-    clips, started = [], time.perf_counter()
+    clips, started, pitch = [], time.perf_counter(), {"code_cents": [], "head_cents": [],
+                                                      "code_unvoiced": []}
     for clip in iter_clips(items, args.seconds):
         x, layout = to_model_batch(clip.audio, clip.rate, cfg.sample_rate, 1)
         n = x.shape[-1]
@@ -89,6 +113,8 @@ def main(argv=None):
         score = ReferenceScorer(clip.audio, clip.rate)
         rates = list(cfg.hop_rates)   # as star bench recon
         row = {"id": clip.item.id, "subsets": clip_subsets(clip.item.labels, True)}
+        for key, values in pitch_code_errors(model, padded).items():
+            pitch[key] += values
         for name, magnitude in magnitudes(model, padded).items():
             audio = render_magnitude(head, magnitude.float(), "locked")[..., head.delay:head.delay + n]
             m = score(from_model_batch(audio, layout), rates)
@@ -105,9 +131,16 @@ def main(argv=None):
             members = [c[name] for c in clips if subset in c["subsets"]]
             summary[name][subset] = {"n": len(members), **{
                 k: finite_stats([m[k] for m in members])["mean"] for k in SCORE_KEYS}}
+    code, own = np.array(pitch["code_cents"]), np.array(pitch["head_cents"])
+    pitch_summary = {"voiced_frames": int(code.size),
+                     "code_median_cents": float(np.median(code)), "code_mean_cents": float(code.mean()),
+                     "head_median_cents": float(np.median(own)), "head_mean_cents": float(own.mean()),
+                     "code_within_50_cents": float((code < 50).mean()),
+                     "code_unvoiced": float(np.mean(pitch["code_unvoiced"])),
+                     "code_octave_or_more_off": float(((code > 600) & ~np.array(pitch["code_unvoiced"])).mean())}
     result = {"benchmark": "ablate_v3", "model": args.model, "data": str(args.data),
               "clips": len(clips), "pitched_test_clips": n_pitched, "seconds": args.seconds,
-              "summary": summary, "per_clip": clips,
+              "summary": summary, "pitch_code": pitch_summary, "per_clip": clips,
               "elapsed_s": round(time.perf_counter() - started, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
@@ -117,6 +150,7 @@ def main(argv=None):
     for name in ROWS:
         s = summary[name]["pitched"]
         print(f"{name:30} {s['fsc']:6.3f} {s['msd']:6.3f} {s['level_db']:+7.2f} {s['buzz_ratio']:6.2f}")
+    print("pitch code on YIN-voiced frames: " + ", ".join(f"{k} {v:.3g}" for k, v in pitch_summary.items()))
     return result
 
 
