@@ -23,8 +23,6 @@ The row whose swap recovers the most FSC (or level) names the prediction to work
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import sys
 import time
@@ -36,12 +34,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate_v3 import render_magnitude  # noqa: E402
 from oracle_harmonic import pitched_test_items  # noqa: E402
+from v3_bench import load_peak_locked, print_summary, v3_arguments, write_json  # noqa: E402
 
 from star_plugin.analysis import analyse, frame_loudness_db, power_envelope  # noqa: E402
 from star_plugin.bench.recon import ReferenceScorer, clip_subsets  # noqa: E402
 from star_plugin.bench.report import finite_stats, iter_clips  # noqa: E402
 from star_plugin.convert import from_model_batch, to_model_batch  # noqa: E402
-from star_plugin.model_io import load_vae  # noqa: E402
 from star_plugin.pitch import F0_CODE_REF_HZ  # noqa: E402
 
 ROWS = ("model", "comb on YIN f0", "model fine structure x2", "model envelope + input fine",
@@ -90,18 +88,9 @@ def magnitudes(model, x: torch.Tensor) -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("data", type=Path)
-    p.add_argument("--model", default="training/checkpoints/default-v3")
-    p.add_argument("--clips", type=int, default=16)
-    p.add_argument("--seconds", type=float, default=4.0)
-    p.add_argument("--out", type=Path, default=Path("benchmarks/ablate_v3.json"))
-    args = p.parse_args(argv)
+    args = v3_arguments(__doc__.split("\n")[0], "benchmarks/ablate_v3.json").parse_args(argv)
     torch.set_num_threads(1)
-    model = load_vae(args.model).eval()
-    cfg, head = model.config, model.decoder.layers[-1].inner
-    if cfg.head != "peak-locked":
-        raise SystemExit(f"--model {args.model}: needs a peak-locked (v3) model, got head {cfg.head!r}")
+    model, cfg, head = load_peak_locked(args.model)
     items, n_pitched = pitched_test_items(args.data, args.clips)
     clips, started, pitch = [], time.perf_counter(), {"code_cents": [], "head_cents": [],
                                                       "code_unvoiced": []}
@@ -142,14 +131,9 @@ def main(argv=None):
               "clips": len(clips), "pitched_test_clips": n_pitched, "seconds": args.seconds,
               "summary": summary, "pitch_code": pitch_summary, "per_clip": clips,
               "elapsed_s": round(time.perf_counter() - started, 1)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=float))
-    tmp.replace(args.out)
-    print(f"{'row':30} {'FSC':>6} {'MSD':>6} {'level':>7} {'buzz':>6}   (pitched, {len(clips)} clips)")
-    for name in ROWS:
-        s = summary[name]["pitched"]
-        print(f"{name:30} {s['fsc']:6.3f} {s['msd']:6.3f} {s['level_db']:+7.2f} {s['buzz_ratio']:6.2f}")
+    write_json(args.out, result)
+    print_summary({name: summary[name]["pitched"] for name in ROWS}, SCORE_KEYS,
+                  f"pitched, {len(clips)} clips")
     print("pitch code on YIN-voiced frames: " + ", ".join(f"{k} {v:.3g}" for k, v in pitch_summary.items()))
     return result
 

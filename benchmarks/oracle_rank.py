@@ -18,20 +18,18 @@ magnitude (multiplicative updates), all combs or the ``k`` strongest, plus the s
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import random
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from calibrate_v3 import HARMONICS, HOP, N_FFT, SR, render_magnitude  # noqa: E402
 from oracle_harmonic import pitched_test_items  # noqa: E402
+from v3_bench import print_summary, v3_arguments, write_json  # noqa: E402
 
 from star_plugin.analysis import analyse, box_mean  # noqa: E402
 from star_plugin.bench.recon import ReferenceScorer  # noqa: E402
@@ -115,13 +113,9 @@ def rows_for(magnitude, basis, banks) -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("data", type=Path)
-    p.add_argument("--clips", type=int, default=16)
-    p.add_argument("--seconds", type=float, default=4.0)
+    p = v3_arguments(__doc__.split("\n")[0], "benchmarks/oracle_rank.json", model=False)
     p.add_argument("--train-clips", type=int, default=300)
     p.add_argument("--bank", action="store_true", help="also the comb-bank rows")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/oracle_rank.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -148,13 +142,8 @@ def main(argv=None):
               "pitched_test_clips": n_pitched, "train_clips": args.train_clips,
               "summary": summary, "per_clip": per_row,
               "elapsed_s": round(time.perf_counter() - started, 1)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=float))
-    tmp.replace(args.out)
-    print(f"{'row':40} {'FSC':>6} {'MSD':>6} {'level':>7} {'buzz':>6}   (pitched, {len(items)} clips)")
-    for name, s in summary.items():
-        print(f"{name:40} {s['fsc']:6.3f} {s['msd']:6.3f} {s['level_db']:+7.2f} {s['buzz_ratio']:6.2f}")
+    write_json(args.out, result)
+    print_summary(summary, SCORE_KEYS, f"pitched, {len(items)} clips")
     return result
 
 

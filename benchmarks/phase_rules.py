@@ -15,8 +15,6 @@ Rows, each rendered from the same magnitude with ``ISTFTSynthesis`` and scored a
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,10 +28,10 @@ from star_plugin.analysis import analyse  # noqa: E402
 from star_plugin.bench.recon import ReferenceScorer  # noqa: E402
 from star_plugin.bench.report import finite_stats, iter_clips  # noqa: E402
 from star_plugin.convert import from_model_batch, to_model_batch  # noqa: E402
-from star_plugin.model_io import load_vae  # noqa: E402
 from star_plugin.spectral import ISTFTSynthesis  # noqa: E402
-from star_plugin.synthesis import (TWO_PI, peak_frequency, peak_locked_phase,  # noqa: E402
-                                   peak_owner, wrap_phase)
+from star_plugin.synthesis import (TWO_PI, in_peak_lobe, peak_frequency,  # noqa: E402
+                                   peak_locked_phase, peak_owner, wrap_phase)
+from v3_bench import load_peak_locked, print_summary, v3_arguments, write_json  # noqa: E402
 
 RULES = ("every bin locked", "lobes locked, random elsewhere", "lobes locked, scrambled elsewhere")
 SCORE_KEYS = ("fsc", "level_db", "msd", "buzz_ratio")
@@ -51,34 +49,17 @@ def phase_for(rule: str, magnitude: torch.Tensor, hop: int, n_fft: int, seed: in
         return every_bin_locked(magnitude, hop, n_fft)
     start = torch.zeros(magnitude.shape[0], magnitude.shape[1], 1)
     phase, _ = peak_locked_phase(magnitude, start, hop, n_fft)
-    if rule == "lobes locked, random elsewhere":
-        # the shipped rule's scrambled bins are exactly those not equal to their lobe's phase:
-        # recompute the lock mask as peak_locked_phase does and draw those from the RNG
+    if rule == "lobes locked, random elsewhere":   # the same bins locked, torch's RNG elsewhere
         logmag = torch.log(magnitude + 1e-9)
-        owner = peak_owner(logmag)
-        padded = torch.nn.functional.pad(logmag, (0, 0, 1, 1), value=-1e30)
-        is_peak = (logmag >= padded[:, :-2]) & (logmag >= padded[:, 2:])
-        k = torch.arange(logmag.shape[1])[None, :, None]
-        from star_plugin.synthesis import LOCK_BINS
-        in_lobe = is_peak.gather(1, owner) & ((k - owner).abs() <= LOCK_BINS)
         noise = TWO_PI * torch.rand(magnitude.shape, generator=torch.Generator().manual_seed(seed))
-        phase = torch.where(in_lobe, phase, noise)
+        phase = torch.where(in_peak_lobe(logmag, peak_owner(logmag)), phase, noise)
     return phase
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("data", type=Path)
-    p.add_argument("--model", default="training/checkpoints/default-v3")
-    p.add_argument("--clips", type=int, default=16)
-    p.add_argument("--seconds", type=float, default=4.0)
-    p.add_argument("--out", type=Path, default=Path("benchmarks/phase_rules.json"))
-    args = p.parse_args(argv)
+    args = v3_arguments(__doc__.split("\n")[0], "benchmarks/phase_rules.json").parse_args(argv)
     torch.set_num_threads(1)
-    model = load_vae(args.model).eval()
-    cfg, head = model.config, model.decoder.layers[-1].inner
-    if cfg.head != "peak-locked":
-        raise SystemExit(f"--model {args.model}: needs a peak-locked (v3) model, got head {cfg.head!r}")
+    model, cfg, head = load_peak_locked(args.model)
     synthesis = ISTFTSynthesis(cfg.n_fft, cfg.stft_hop)
     items, n_pitched = pitched_test_items(args.data, args.clips)
     per_row, started = {}, time.perf_counter()
@@ -108,13 +89,8 @@ def main(argv=None):
     result = {"benchmark": "phase_rules", "model": args.model, "data": str(args.data),
               "clips": len(items), "pitched_test_clips": n_pitched, "summary": summary,
               "per_clip": per_row, "elapsed_s": round(time.perf_counter() - started, 1)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=float))
-    tmp.replace(args.out)
-    print(f"{'row':48} {'FSC':>6} {'level':>7} {'MSD':>6} {'buzz':>6}   (pitched, {len(items)} clips)")
-    for name, s in summary.items():
-        print(f"{name:48} {s['fsc']:6.3f} {s['level_db']:+7.2f} {s['msd']:6.3f} {s['buzz_ratio']:6.2f}")
+    write_json(args.out, result)
+    print_summary(summary, SCORE_KEYS, f"pitched, {len(items)} clips")
     return result
 
 

@@ -319,6 +319,15 @@ def scrambled_phase(bins: int, numbers: torch.Tensor) -> torch.Tensor:
     return TWO_PI * (u - torch.floor(u))
 
 
+def in_peak_lobe(logmag: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+    """(b, bins, t) bool: the bin climbed to a local maximum (``owner``, from
+    :func:`peak_owner`) at most ``LOCK_BINS`` away: inside a partial's main lobe."""
+    padded = torch.nn.functional.pad(logmag, (0, 0, 1, 1), value=-1e30)
+    is_peak = (logmag >= padded[:, :-2]) & (logmag >= padded[:, 2:])
+    k = torch.arange(logmag.shape[1], device=logmag.device)[None, :, None]
+    return is_peak.gather(1, owner) & ((k - owner).abs() <= LOCK_BINS)
+
+
 def peak_locked_phase(magnitude: torch.Tensor, previous: torch.Tensor, hop: int, n_fft: int,
                       numbers: Optional[torch.Tensor] = None):
     """Phase from magnitude alone: (b, bins, t) magnitudes, (b, bins, 1) accumulated phase ->
@@ -340,13 +349,10 @@ def peak_locked_phase(magnitude: torch.Tensor, previous: torch.Tensor, hop: int,
         increment = (TWO_PI * hop / n_fft) * frequency.to(torch.float64)
         running = wrap_phase(previous.to(torch.float64) + torch.cumsum(increment, dim=-1))
         locked = running.gather(1, owner)
-        padded = torch.nn.functional.pad(logmag, (0, 0, 1, 1), value=-1e30)
-        is_peak = (logmag >= padded[:, :-2]) & (logmag >= padded[:, 2:])
-        k = torch.arange(logmag.shape[1], device=logmag.device)[None, :, None]
-        in_lobe = is_peak.gather(1, owner) & ((k - owner).abs() <= LOCK_BINS)
         if numbers is None:
             numbers = frame_numbers(torch.zeros_like(previous[:, :1]), logmag.shape[-1], logmag)
-        phase = torch.where(in_lobe, locked, scrambled_phase(logmag.shape[1], numbers))
+        phase = torch.where(in_peak_lobe(logmag, owner), locked,
+                            scrambled_phase(logmag.shape[1], numbers))
     return phase.to(magnitude.dtype), running[..., -1:].to(magnitude.dtype)
 
 
