@@ -122,6 +122,32 @@ def test_clap_equals_the_python_stream(clap, exports, tmp_path, channels, block)
     assert np.abs(y - ref).max() <= TOLERANCE
 
 
+OPTIONAL_HOST_EXTENSIONS = ("clap.latency", "clap.params", "clap.thread-check", "clap.log",
+                            "clap.audio-ports")
+
+
+@pytest.mark.parametrize("missing", ["all", *OPTIONAL_HOST_EXTENSIONS])
+def test_clap_survives_a_host_without_optional_extensions(clap, exports, tmp_path,  # noqa: F811
+                                                          missing):
+    """Every host extension is optional in CLAP. DPF 1.6 called the host's latency extension
+    without checking that the host has one (a SIGSEGV in deactivate in any host without it,
+    free-audio's clap-info among them); star plugin build compiles a guarded copy. With an
+    extension missing the plugin still activates at two rates (its latency changes), processes
+    and deactivates, and sounds as with every extension present."""
+    d = exports["phase-vocoder"]
+    for rate in (16000, 48000):
+        info = _host(clap, "--info", "--rate", rate, "--without", missing, model=d, check=False)
+        assert info.returncode == 0, (missing, rate, info.returncode, info.stderr[-300:])
+    x = _signal(2, 16000, seed=5)
+    full, _ = _run(clap, d, x, 16000, tmp_path, 256)
+    bare, summary = _run(clap, d, x, 16000, tmp_path, 256, "--without", missing)
+    assert np.abs(full).max() > 1e-3
+    assert np.array_equal(bare, full)
+    if missing in ("all", "clap.latency"):
+        assert summary["latency_changed"] == 0    # nothing to announce it through
+    assert _host(clap, "--info", "--without", "clap.bogus", check=False).returncode == 2
+
+
 def test_clap_at_48k_equals_the_python_engine(clap, exports, tmp_path):  # noqa: F811
     """At a host rate other than the model's the plugin resamples like StreamingEngine."""
     d = exports["harmonic"]

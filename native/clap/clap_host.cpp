@@ -1,7 +1,7 @@
 // star-clap-host: a minimal CLAP host that streams a WAV file through a .clap plugin.
 //
 //   star-clap-host PLUGIN.clap in.wav out.wav [--block N] [--param KEY=VALUE ...]
-//                  [--change FRAME:KEY=VALUE ...]
+//                  [--change FRAME:KEY=VALUE ...] [--without EXTENSION|all ...]
 //   star-clap-host PLUGIN.clap --info [--rate HZ] [--block N] [--param KEY=VALUE ...]
 //
 // It dlopens the plugin, calls clap_entry's init with the file's path, takes the plugin
@@ -22,6 +22,7 @@
 // The host provides the extensions plugins (DPF's wrapper in particular) ask for: latency
 // (changed), params (rescan, clear, request_flush), thread-check, log, audio-ports; requests
 // (restart, process, callback) are counted, and a requested callback runs on_main_thread.
+// --without ID (repeatable; "all") hides one of those extensions: a host that lacks it.
 // Everything runs on this one thread; thread-check calls it the audio thread inside process().
 // --info activates at --rate (default 48000) without processing: the plugin's id, name,
 // parameters and latency at that rate. A JSON summary goes to stdout; errors are one line on stderr, exit status 1 (2: usage).
@@ -100,7 +101,18 @@ bool CLAP_ABI ports_rescan_flag_supported(const clap_host_t*, uint32_t) { return
 void CLAP_ABI ports_rescan(const clap_host_t*, uint32_t) {}
 const clap_host_audio_ports_t kHostAudioPorts = {ports_rescan_flag_supported, ports_rescan};
 
+// --without: extensions this host pretends not to have (the ids, or "all"), so a test can check
+// that the plugin survives hosts that lack them (every host extension is optional in CLAP)
+std::vector<std::string> g_without;
+
+bool host_lacks(const char* id) {
+  for (const std::string& w : g_without)
+    if (w == "all" || w == id) return true;
+  return false;
+}
+
 const void* CLAP_ABI host_get_extension(const clap_host_t*, const char* id) {
+  if (id == nullptr || host_lacks(id)) return nullptr;
   if (std::strcmp(id, CLAP_EXT_LATENCY) == 0) return &kHostLatency;
   if (std::strcmp(id, CLAP_EXT_PARAMS) == 0) return &kHostParams;
   if (std::strcmp(id, CLAP_EXT_THREAD_CHECK) == 0) return &kHostThreadCheck;
@@ -260,6 +272,16 @@ Options parse(int argc, char** argv) {
       o.params.push_back(parse_setting(value(), false));
     } else if (a == "--change") {
       o.changes.push_back(parse_setting(value(), true));
+    } else if (a == "--without") {
+      const std::string id = value();
+      const char* known[] = {"all", CLAP_EXT_LATENCY, CLAP_EXT_PARAMS, CLAP_EXT_THREAD_CHECK,
+                             kExtLog, CLAP_EXT_AUDIO_PORTS};
+      if (std::none_of(std::begin(known), std::end(known),
+                       [&](const char* k) { return id == k; }))
+        throw Usage(std::string("--without wants all, ") + CLAP_EXT_LATENCY + ", " +
+                    CLAP_EXT_PARAMS + ", " + CLAP_EXT_THREAD_CHECK + ", " + kExtLog + " or " +
+                    CLAP_EXT_AUDIO_PORTS + ", got '" + id + "'");
+      g_without.push_back(id);
     } else if (a.size() > 1 && a[0] == '-') {
       throw Usage("unknown option " + a);
     } else {
@@ -268,7 +290,8 @@ Options parse(int argc, char** argv) {
   }
   if (o.info ? positional.size() != 1 : positional.size() != 3)
     throw Usage("usage: star-clap-host PLUGIN.clap in.wav out.wav [--block N] "
-                "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] | PLUGIN.clap --info "
+                "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--without EXT ...] | "
+                "PLUGIN.clap --info "
                 "[--rate HZ] [--block N] [--param KEY=VALUE ...]");
   o.plugin = positional[0];
   if (!o.info) {
