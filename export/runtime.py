@@ -36,6 +36,9 @@ ENCODER_STATE_PREFIX, DECODER_STATE_PREFIX = "encoder.", "decoder."
 
 
 def _require_ort():
+    # ONNX Runtime 1.32 starts telemetry when it loads: a device id and a database under
+    # ~/.cache/Microsoft/DeveloperTools/ in the user's home. Off unless the user set it.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         import onnxruntime
     except ImportError:

@@ -148,6 +148,26 @@ def test_clap_survives_a_host_without_optional_extensions(clap, exports, tmp_pat
     assert _host(clap, "--info", "--without", "clap.bogus", check=False).returncode == 2
 
 
+def test_loading_and_processing_leave_home_untouched(clap, exports, tmp_path,  # noqa: F811
+                                                     monkeypatch):
+    """A plugin is loaded at every DAW's plugin scan: neither STAR.clap nor star-engine-cli may
+    write in the user's home (ONNX Runtime's telemetry did: ~/.cache/Microsoft/...)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    d = exports["phase-vocoder"]
+    x = _signal(2, 16000, seed=9)
+    _run(clap, d, x, 16000, tmp_path, 512)
+    sf.write(tmp_path / "cli_in.wav", x.T, 16000, subtype="FLOAT")
+    proc = subprocess.run([str(clap.cli), str(d), str(tmp_path / "cli_in.wav"),
+                           str(tmp_path / "cli_out.wav")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert list(home.rglob("*")) == []
+
+
 def test_clap_at_48k_equals_the_python_engine(clap, exports, tmp_path):  # noqa: F811
     """At a host rate other than the model's the plugin resamples like StreamingEngine."""
     d = exports["harmonic"]

@@ -1,6 +1,7 @@
 """The ONNX Runtime backend: clear errors for bad export directories, the `star export` CLI,
 the bundled default model through ONNX Runtime, and the speed bench's code paths."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,22 @@ def test_cpu_provider_is_always_there_and_one_thread_is_the_default(tiny_export)
     onnx_model = OnnxVAE(tiny_export[1])
     for session in onnx_model.sessions.values():
         assert session.get_session_options().intra_op_num_threads == 1
+
+
+def test_running_a_model_writes_nothing_in_home(tiny_export, tmp_path):
+    """ONNX Runtime 1.32's telemetry wrote a device id under ~/.cache/Microsoft/ as soon as it
+    loaded; star_plugin keeps it off (unless the user set ORT_DISABLE_TELEMETRY). A fresh
+    process, so that this one's import order does not matter."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
+    env["HOME"] = str(home)
+    code = ("import sys, torch; from star_plugin.export.runtime import OnnxVAE; "
+            "m = OnnxVAE(sys.argv[1]); m.decode(m.encode(0.1 * torch.randn(1, 1, 4000)))")
+    subprocess.run([sys.executable, "-c", code, str(tiny_export[1])], check=True, env=env,
+                   capture_output=True, timeout=300)
+    assert list(home.rglob("*")) == []
 
 
 def test_missing_directory_or_manifest(tmp_path):

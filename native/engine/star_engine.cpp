@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -241,6 +242,11 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 }
 
 Ort::Env& ort_env() {
+  // ONNX Runtime 1.32 starts its telemetry with the first environment: it writes a device id
+  // and a database under ~/.cache/Microsoft/DeveloperTools/ in the user's home (in a DAW:
+  // already at the plugin scan). ORT_DISABLE_TELEMETRY, set before that, keeps it off; a
+  // value the process already has is left as it is.
+  setenv("ORT_DISABLE_TELEMETRY", "1", 0);
   static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "star_engine");
   return env;
 }
