@@ -30,7 +30,7 @@ from star_plugin.export.runtime import OnnxVAE  # noqa: E402
 from star_plugin.morph import MorphParams  # noqa: E402
 from star_plugin.native_build import dpf_available  # noqa: E402
 from test_native_engine import (REQUIRED, TOLERANCE, _aligned_reference,  # noqa: E402
-                                _compensated_engine, _signal, _texture)
+                                _compensated_engine, _signal, _texture, exported_symbols)
 from test_native_engine import exports, native  # noqa: E402,F401  (session fixtures)
 
 PARAMETERS = {"structure_amount": (0.0, 1.0, 0.0), "texture_amount": (0.0, 1.0, 0.0),
@@ -166,6 +166,10 @@ def test_loading_and_processing_leave_home_untouched(clap, exports, tmp_path,  #
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert list(home.rglob("*")) == []
+
+
+def test_clap_module_exports_only_clap_entry(clap):
+    assert exported_symbols(clap.clap) == {"clap_entry"}
 
 
 def test_clap_at_48k_equals_the_python_engine(clap, exports, tmp_path):  # noqa: F811

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -307,6 +309,24 @@ def test_vst3_in_pedalboard_equals_the_python_stream(vst3, exports, monkeypatch,
         assert np.abs(y - ref).max() <= TOLERANCE, buffer_size
     again = plugin.process(x, 16000, buffer_size=512, reset=True)
     assert np.array_equal(again, plugin.process(x, 16000, buffer_size=512, reset=True))
+
+
+def exported_symbols(binary) -> set:
+    """The dynamic symbols a shared object defines (``nm -D --defined-only``)."""
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm (binutils) not installed")
+    out = subprocess.run([nm, "-D", "--defined-only", str(binary)], capture_output=True,
+                         text=True, check=True).stdout
+    return {line.split()[-1] for line in out.splitlines() if line.strip()}
+
+
+def test_vst3_module_exports_only_its_entry_points(vst3):
+    """A plugin shares the host's process: STAR.so once exported 184 symbols (the engine,
+    ONNX Runtime's C++ API, libstdc++ templates) that could clash with the host's or another
+    plugin's; now only what a VST3 host looks up."""
+    module = next((Path(vst3) / "Contents").glob("*-linux/STAR.so"))
+    assert exported_symbols(module) == {"GetPluginFactory", "ModuleEntry", "ModuleExit"}
 
 
 def test_vst3_mix_and_gain_match_the_python_engine_rule(vst3, exports, monkeypatch):
