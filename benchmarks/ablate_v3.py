@@ -48,31 +48,33 @@ SCORE_KEYS = ("fsc", "msd", "level_db", "buzz_ratio")
 
 
 @torch.no_grad()
-def pitch_code_errors(model, x: torch.Tensor) -> dict:
-    """The comb's f0 against the centred YIN f0 on the frames YIN calls voiced: |cents| of the
-    latent pitch code (held per latent frame) and of the head's f0 (code + correction), and the
-    share of those frames where the causal tracker said unvoiced (code exactly 0)."""
-    cfg, head = model.config, model.decoder.layers[-1].inner
-    _, _, features = model.forward_with_head(x, sample=False)
-    target = analyse(x, cfg.sample_rate, cfg.n_fft, cfg.stft_hop, cfg.harmonics, head.drawable_hz)
-    t = min(features.shape[-1], target.f0.shape[-1])
-    voiced = target.voiced[0, 0, :t]
-    yin_octaves = torch.log2(target.f0[0, 0, :t][voiced])
-    code = features[0, -1, :t][voiced]
-    return {"code_cents": (1200 * (code + math.log2(F0_CODE_REF_HZ) - yin_octaves).abs()).tolist(),
-            "head_cents": (1200 * (torch.log2(head.f0(features)[0, 0, :t][voiced])
-                                   - yin_octaves).abs()).tolist(),
-            "code_unvoiced": (code == 0).tolist()}
-
-
-@torch.no_grad()
-def magnitudes(model, x: torch.Tensor) -> dict:
-    """(1, 1, n) audio -> {row: (1, bins, t) magnitude} for one clip."""
+def head_pass(model, x: torch.Tensor):
+    """(1, 1, n) audio -> (the head's input, the input's analysis), both over the same t frames."""
     cfg, head = model.config, model.decoder.layers[-1].inner
     _, _, features = model.forward_with_head(x, sample=False)
     target = analyse(x, cfg.sample_rate, cfg.n_fft, cfg.stft_hop, cfg.harmonics, head.drawable_hz)
     t = min(features.shape[-1], target.magnitude.shape[-1])
-    features, mine = features[..., :t], target.magnitude[..., :t]
+    return features[..., :t], target
+
+
+def pitch_code_errors(head, features: torch.Tensor, target) -> dict:
+    """The comb's f0 against the centred YIN f0 on the frames YIN calls voiced: |cents| of the
+    latent pitch code (held per latent frame) and of the head's f0 (code + correction), and the
+    share of those frames where the causal tracker said unvoiced (code exactly 0)."""
+    t = features.shape[-1]
+    voiced = target.voiced[0, 0, :t]
+    yin_octaves = torch.log2(target.f0[0, 0, :t][voiced])
+    code = features[0, -1][voiced]
+    return {"code_cents": (1200 * (code + math.log2(F0_CODE_REF_HZ) - yin_octaves).abs()).tolist(),
+            "head_cents": (1200 * (torch.log2(head.f0(features)[0, 0][voiced])
+                                   - yin_octaves).abs()).tolist(),
+            "code_unvoiced": (code == 0).tolist()}
+
+
+def magnitudes(head, features: torch.Tensor, target) -> dict:
+    """The head's input and the analysis of one clip -> {row: (1, bins, t) magnitude}."""
+    t = features.shape[-1]
+    mine = target.magnitude[..., :t]
     theirs = head.magnitude(features)[0]
     yin_f0 = torch.where(target.voiced[..., :t], target.f0[..., :t], head.f0(features))
     log_mine, log_theirs = torch.log(mine + 1e-9), torch.log(theirs + 1e-9)
@@ -102,9 +104,12 @@ def main(argv=None):
         score = ReferenceScorer(clip.audio, clip.rate)
         rates = list(cfg.hop_rates)   # as star bench recon
         row = {"id": clip.item.id, "subsets": clip_subsets(clip.item.labels, True)}
-        for key, values in pitch_code_errors(model, padded).items():
-            pitch[key] += values
-        for name, magnitude in magnitudes(model, padded).items():
+        with torch.no_grad():
+            features, target = head_pass(model, padded)
+            for key, values in pitch_code_errors(head, features, target).items():
+                pitch[key] += values
+            rows = magnitudes(head, features, target)
+        for name, magnitude in rows.items():
             audio = render_magnitude(head, magnitude.float(), "locked")[..., head.delay:head.delay + n]
             m = score(from_model_batch(audio, layout), rates)
             row[name] = {k: m[k] for k in SCORE_KEYS}

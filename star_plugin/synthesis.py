@@ -321,11 +321,11 @@ def scrambled_phase(bins: int, numbers: torch.Tensor) -> torch.Tensor:
 
 def in_peak_lobe(logmag: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
     """(b, bins, t) bool: the bin climbed to a local maximum (``owner``, from
-    :func:`peak_owner`) at most ``LOCK_BINS`` away: inside a partial's main lobe."""
-    padded = torch.nn.functional.pad(logmag, (0, 0, 1, 1), value=-1e30)
-    is_peak = (logmag >= padded[:, :-2]) & (logmag >= padded[:, 2:])
+    :func:`peak_owner`) at most ``LOCK_BINS`` away: inside a partial's main lobe. A local
+    maximum is a bin that one climbing step leaves where it is (the same tie rule)."""
     k = torch.arange(logmag.shape[1], device=logmag.device)[None, :, None]
-    return is_peak.gather(1, owner) & ((k - owner).abs() <= LOCK_BINS)
+    owner_is_peak = peak_owner(logmag, steps=1).gather(1, owner) == owner
+    return owner_is_peak & ((k - owner).abs() <= LOCK_BINS)
 
 
 def peak_locked_phase(magnitude: torch.Tensor, previous: torch.Tensor, hop: int, n_fft: int,
