@@ -189,9 +189,7 @@ class StreamingEngine:
         self.underruns = 0  # blocks the chain could not fill (never, if the latency is right)
         self._dry = SampleFIFO(self.channels, self.latency_samples + 2 * MAX_BLOCK,
                                primed=self.latency_samples)
-        p = self.morph.params
-        self._mix_gains = np.array([p.mix * p.output_gain, (1.0 - p.mix) * p.output_gain],
-                                   np.float32)
+        self._mix_gains = None  # set by the first block: it starts at its targets
 
     # ----------------------------------------------------------------- processing
     def guard_block(self, block) -> np.ndarray:
@@ -251,12 +249,15 @@ class StreamingEngine:
     def _mix_output(self, wet: np.ndarray, dry: np.ndarray) -> np.ndarray:
         """Dry/wet ``mix`` and ``output_gain_db`` (MorphParams). The dry signal comes out of
         its own FIFO, delayed by ``latency_samples`` like the wet one, so they line up. A
-        parameter change ramps linearly over the block (no click)."""
+        parameter change ramps linearly over the block (no click); the first block after a
+        reset starts at the parameters' values (nothing sounded before it)."""
         self._dry.push(dry)
         delayed, _ = self._dry.pop(wet.shape[1])
         params = self.morph.params
         target = np.array([params.mix * params.output_gain,
                            (1.0 - params.mix) * params.output_gain], np.float32)
+        if self._mix_gains is None:  # nothing has sounded since reset(): no ramp
+            self._mix_gains = target
         if np.array_equal(target, self._mix_gains):
             if target[0] == 1.0 and target[1] == 0.0:
                 return wet

@@ -293,7 +293,8 @@ class LatentMorph:
         targets = self._targets(params)
         # per-frame smoothed (amount, temperature, gain): (3, C, n)
         schedule = np.empty((3, self.channels, n), np.float32)
-        current = self._current
+        # at frame 0 nothing has sounded yet: targets set after reset() apply without a glide
+        current = self._current if self.frame > 0 else targets
         for i in range(n):
             current = self.coef * current + (1.0 - self.coef) * targets
             schedule[..., i] = current

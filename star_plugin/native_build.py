@@ -53,8 +53,10 @@ class NativeBuild:
     ort_library: Path    # libonnxruntime.so.1 beside the binaries
     ort_headers: Path
     vst3: Optional[Path] = None  # STAR.vst3 bundle when the plugin was built
+    lv2: Optional[Path] = None   # STAR.lv2 bundle, built with the VST3 from the same processor
     clap: Optional[Path] = None  # STAR.clap (DPF) when built; its folder holds the ORT library
     clap_host: Optional[Path] = None  # star-clap-host, the minimal CLAP host the tests use
+    lv2_host: Optional[Path] = None  # star-lv2-host (lilv), built when liblilv-dev is installed
 
 
 def _which_or_fail(tool: str, package: str) -> str:
@@ -215,9 +217,9 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
                  model_dir=None, clap: Optional[bool] = None) -> NativeBuild:
     """Configure (when needed) and build ``native/``; returns the built paths.
 
-    ``plugin``: also build STAR.vst3 (JUCE); None: when JUCE is installed. ``model_dir``: an
-    export folder (``star export``) to bundle inside it as Contents/Resources/model (and beside
-    STAR.clap as model/). ``clap``: also build STAR.clap (DPF) and star-clap-host; None (the
+    ``plugin``: also build STAR.vst3 and STAR.lv2 (JUCE, one processor); None: when JUCE is
+    installed. ``model_dir``: an export folder (``star export``) to bundle inside them
+    (STAR.vst3/Contents/Resources/model, STAR.lv2/Resources/model; beside STAR.clap as model/). ``clap``: also build STAR.clap (DPF) and star-clap-host; None (the
     default): when dpf-source is installed (a few seconds of compiling).
 
     Rebuilding an up-to-date tree takes about a second (CMake's own dependency tracking)."""
@@ -268,18 +270,23 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
     cli = build / "bin" / "star-engine-cli"
     if not cli.is_file():
         raise NativeBuildError(f"the build finished without '{cli}' -- full log: {log}")
-    vst3 = None
+    vst3 = lv2 = None
     if plugin:
-        found = sorted(build.glob("plugin/**/STAR.vst3"))
-        if not found:
-            raise NativeBuildError(f"the build finished without STAR.vst3 -- full log: {log}")
-        vst3 = found[0]
+        found = {fmt: sorted(build.glob(f"plugin/**/STAR.{fmt}")) for fmt in ("vst3", "lv2")}
+        for fmt, paths in found.items():
+            if not paths:
+                raise NativeBuildError(f"the build finished without STAR.{fmt} -- full log: {log}")
+        vst3, lv2 = found["vst3"][0], found["lv2"][0]
         if model_dir is not None:  # copied every time: CMake would skip an up-to-date target
-            say(f"bundling '{model_dir}' in {vst3.name}")
-            bundled = vst3 / "Contents" / "Resources" / "model"
-            shutil.rmtree(bundled, ignore_errors=True)
-            shutil.copytree(model_dir, bundled)
-            _bundle_texture(vst3)
+            for bundle, resources in ((vst3, vst3 / "Contents" / "Resources"),
+                                      (lv2, lv2 / "Resources")):
+                say(f"bundling '{model_dir}' in {bundle.name}")
+                _bundle_resources(resources, Path(model_dir))
+            # the .ttl lists the Texture Source choices: the bundled textures, now
+            _run([str(build / "plugin" / "juce_lv2_helper"), str(lv2 / "STAR.so")], log,
+                 "writing STAR.lv2's .ttl files (juce_lv2_helper)",
+                 env={k: v for k, v in os.environ.items()
+                      if k not in ("STAR_MODEL_DIR", "STAR_TEXTURE")})
     clap_path = clap_host = None
     if clap:
         clap_path = build / "clap" / "STAR" / "STAR.clap"
@@ -291,19 +298,24 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
             say(f"bundling '{model_dir}' beside {clap_path.name}")
             shutil.rmtree(clap_path.parent / "model", ignore_errors=True)
             shutil.copytree(model_dir, clap_path.parent / "model")
-    return NativeBuild(build, cli, build / "bin" / "libonnxruntime.so.1", headers, vst3,
-                       clap_path, clap_host)
+    lv2_host = build / "bin" / "star-lv2-host"
+    return NativeBuild(build, cli, build / "bin" / "libonnxruntime.so.1", headers, vst3=vst3,
+                       lv2=lv2, clap=clap_path, clap_host=clap_host,
+                       lv2_host=lv2_host if lv2_host.is_file() else None)
 
 
-def _bundle_texture(vst3: Path) -> None:
-    """The bundled example sounds (presets/examples/*.flac) as the plugin's texture sources
-    (Contents/Resources/textures/NAME.wav, the choices of its Texture Source parameter; used at
-    the model's rate). WAV, because the plugin reads WAV only (no FLAC library linked)."""
+def _bundle_resources(resources: Path, model_dir: Path) -> None:
+    """A plugin bundle's Resources: the model (``model/``) and the bundled example sounds
+    (presets/examples/*.flac) as its texture sources (``textures/NAME.wav``, the choices of its
+    Texture Source parameter; used at the model's rate). WAV, because the plugin reads WAV only
+    (no FLAC library linked)."""
     import soundfile
 
     from .bundled import presets_dir
 
-    textures = vst3 / "Contents" / "Resources" / "textures"
+    shutil.rmtree(resources / "model", ignore_errors=True)
+    shutil.copytree(model_dir, resources / "model")
+    textures = resources / "textures"
     shutil.rmtree(textures, ignore_errors=True)
     for example in sorted((presets_dir() / "examples").glob("*.flac")):
         audio, rate = soundfile.read(example, dtype="float32", always_2d=True)
@@ -314,19 +326,19 @@ def _bundle_texture(vst3: Path) -> None:
 # ---------------------------------------------------------------------- `star plugin build`
 def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", default=None,
-                        help="copy the built CLI (and STAR.vst3, STAR.clap) with the ONNX "
-                             "Runtime library here")
+                        help="copy the built CLI (and STAR.vst3, STAR.lv2, STAR.clap) with the "
+                             "ONNX Runtime library here")
     parser.add_argument("--build-dir", default=str(DEFAULT_BUILD_DIR),
                         help="CMake build folder, reused between runs (default: build/native)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel compile jobs")
     parser.add_argument("--vst3", dest="vst3", action="store_true", default=None,
-                        help="require the JUCE VST3 plugin (by default it is built when "
-                             "juce-modules-source is installed)")
+                        help="require the JUCE VST3 and LV2 plugins (by default they are built "
+                             "when juce-modules-source is installed)")
     # SUPPRESS: the pair shares one default (None: build when found), shown once in --vst3's
     # help; store_false's own default (True) printed "(default: True)" after "--no-..."
     parser.add_argument("--no-vst3", dest="vst3", action="store_false", default=argparse.SUPPRESS,
-                        help="build the engine and CLI only (default: the plugin too, when "
-                             "JUCE is found)")
+                        help="skip the VST3 and LV2 plugins (default: built when JUCE is "
+                             "found)")
     parser.add_argument("--clap", dest="clap", action="store_true", default=None,
                         help="require the DPF CLAP plugin (by default it is built when "
                              "dpf-source is installed); -o copies STAR.clap beside the CLI")
@@ -335,7 +347,7 @@ def add_arguments(parser) -> None:
                              "installed)")
     parser.add_argument("--model", default="default",
                         help="export this model (a bundled name such as 'default', or a "
-                             "directory), bundle it inside STAR.vst3 and copy it to "
+                             "directory), bundle it inside STAR.vst3 and STAR.lv2 and copy it to "
                              "OUTPUT/model for star-engine-cli; "
                              "'none': no model (the plugin then reads $STAR_MODEL_DIR)")
 
@@ -363,8 +375,9 @@ def run(args) -> int:
     build = build_native(args.build_dir, jobs=args.jobs, plugin=args.vst3, progress=say,
                          model_dir=exported, clap=getattr(args, "clap", None))
     print(f"built {build.cli}")
-    if build.vst3:
-        print(f"built {build.vst3}")
+    for bundle in (build.vst3, build.lv2):
+        if bundle:
+            print(f"built {bundle}")
     if build.clap:
         print(f"built {build.clap}")
     if args.output:
@@ -372,9 +385,10 @@ def run(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for path in (build.cli, build.ort_library):
             shutil.copy2(path, out / path.name)
-        if build.vst3:
-            shutil.rmtree(out / build.vst3.name, ignore_errors=True)
-            shutil.copytree(build.vst3, out / build.vst3.name, symlinks=True)
+        for bundle in (build.vst3, build.lv2):
+            if bundle:
+                shutil.rmtree(out / bundle.name, ignore_errors=True)
+                shutil.copytree(bundle, out / bundle.name, symlinks=True)
         if build.clap:  # beside libonnxruntime.so.1 and model/, as in its build folder
             shutil.copy2(build.clap, out / build.clap.name)
         if exported is not None:

@@ -186,3 +186,24 @@ def test_dry_wet_mix_and_output_gain_line_up_with_the_latency():
     for bad in (dict(mix=1.5), dict(mix=True), dict(output_gain_db=100.0)):
         with pytest.raises(ConfigError):
             MorphParams(**bad).validate()
+
+
+def test_parameters_set_between_reset_and_the_first_block_apply_without_a_glide():
+    """A host may set parameters after it resets the engine but before playback (an LV2
+    session restore does): nothing has sounded yet, so the first block starts at them -- the
+    output equals an engine built with those parameters (changes while playing glide:
+    test_parameter_automation_is_click_free)."""
+    model = tiny_model()
+    rng = np.random.default_rng(4)
+    x = (0.3 * rng.standard_normal((1, 3000))).astype(np.float32)
+    wanted = MorphParams(structure_amount=0.4, temperature=0.7, mix=0.6, output_gain_db=-5.0)
+
+    def stream(engine):
+        return np.concatenate([engine.process(x[:, i:i + 1000]) for i in range(0, 3000, 1000)],
+                              axis=1)
+
+    built = stream(StreamingEngine(model, 16000, 1, backend="torch", params=wanted))
+    late = StreamingEngine(model, 16000, 1, backend="torch")
+    late.reset()
+    late.morph.set(**wanted.to_dict())
+    np.testing.assert_allclose(stream(late), built, atol=1e-6)

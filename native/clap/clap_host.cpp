@@ -47,9 +47,17 @@
 #include "clap/plugin-factory.h"
 #include "clap/plugin.h"
 #include "clap/process.h"
+#include "host_args.h"
 #include "wav.h"
 
 namespace {
+
+using host_args::json_string;
+using host_args::lower;
+using host_args::ParamSetting;
+using host_args::parse_number;
+using host_args::parse_setting;
+using host_args::Usage;
 
 // clap/ext/log.h is not among the headers DPF vendors; its ABI (CLAP 1.x) is this.
 const char kExtLog[] = "clap.log";
@@ -57,9 +65,6 @@ struct HostLog {
   void(CLAP_ABI* log)(const clap_host_t* host, int32_t severity, const char* message);
 };
 
-struct Usage : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // ------------------------------------------------------------------------------ the host
 struct HostState {
@@ -162,59 +167,6 @@ struct EventList {
     events.push_back(e);
   }
 };
-
-// ------------------------------------------------------------------------------ helpers
-std::string lower(std::string s) {
-  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
-double parse_number(const std::string& text, const std::string& what) {
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || end == nullptr || *end != '\0') throw Usage(what + ": '" + text + "' is not a number");
-  return value;
-}
-
-struct ParamSetting {
-  long frame = 0;  // --change: where; --param: 0 (before activation)
-  std::string key;
-  double value = 0.0;
-};
-
-ParamSetting parse_setting(const std::string& text, bool with_frame) {
-  ParamSetting s;
-  std::string rest = text;
-  if (with_frame) {
-    const size_t colon = rest.find(':');
-    if (colon == std::string::npos) throw Usage("--change wants FRAME:KEY=VALUE, got '" + text + "'");
-    s.frame = long(parse_number(rest.substr(0, colon), "--change frame"));
-    if (s.frame < 0) throw Usage("--change frame must be >= 0");
-    rest = rest.substr(colon + 1);
-  }
-  const size_t eq = rest.find('=');
-  if (eq == std::string::npos || eq == 0) throw Usage("want KEY=VALUE, got '" + text + "'");
-  s.key = rest.substr(0, eq);
-  s.value = parse_number(rest.substr(eq + 1), "parameter value");
-  return s;
-}
 
 struct Param {
   clap_param_info_t info;

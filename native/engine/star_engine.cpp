@@ -692,6 +692,7 @@ struct Engine::Impl {
     const float target[4] = {target_structure.load(std::memory_order_relaxed),
                              target_texture.load(std::memory_order_relaxed),
                              target_temperature.load(std::memory_order_relaxed), 1.0f};
+    if (frame == 0) std::copy(target, target + 4, current);  // nothing has sounded: no glide
     const Texture& tex = *texture;
     const int texture_frames = tex.frames;
     const bool has_source = texture_frames > 0;

@@ -32,12 +32,15 @@ class DryWetMix {
     reset(1.0f, 0.0f);
   }
 
-  // Back to silence in the delay line; the gains start at (wet, dry) without a ramp.
+  // Back to silence in the delay line; the gains start at (wet, dry) without a ramp. Until
+  // the first mix() nothing has sounded, so the first mix() starts at its own targets (a
+  // host may set parameters between reset and playback, e.g. an LV2 session's restore).
   void reset(float wet, float dry) {
     for (auto& ring : ring_) std::fill(ring.begin(), ring.end(), 0.0f);
     pos_ = 0;
     gains_[0] = wet;
     gains_[1] = dry;
+    started_ = false;
   }
 
   int channels() const { return channels_; }
@@ -68,6 +71,7 @@ class DryWetMix {
 
   // Step 3: io (the wet signal, m samples) = ramped g_wet * io + ramped g_dry * delayed dry.
   void mix(float* const* io, int m, float wet, float dry) {
+    if (!started_) gains_[0] = wet, gains_[1] = dry, started_ = true;
     const float w0 = gains_[0], d0 = gains_[1];
     const bool steady = wet == w0 && dry == d0;
     if (steady && wet == 1.0f && dry == 0.0f) return;
@@ -88,6 +92,7 @@ class DryWetMix {
   int channels_ = 1, max_block_ = 1, latency_ = 0, pos_ = 0;
   std::vector<std::vector<float>> ring_, delayed_;
   float gains_[2] = {1.0f, 0.0f};
+  bool started_ = false;
 };
 
 }  // namespace star

@@ -1,4 +1,4 @@
-// The STAR VST3 plugin: star::Engine in a JUCE AudioProcessor.
+// The STAR plugin (VST3 and LV2, one JUCE AudioProcessor): star::Engine inside it.
 //
 // Audio path per block (host thread, no allocation, no file I/O):
 //   dry  = input delayed by latency_samples (so dry and wet line up)
@@ -16,12 +16,13 @@
 // morph graph (morph.onnx, the same graph the Python ONNX engine runs), between the encoder
 // and decoder stream graphs; each change glides frame by frame (one pole, 50 ms), like the
 // Python LatentMorph. "Texture Source" picks the morph's texture: Off, one of the bundled
-// example textures (STAR.vst3/Contents/Resources/textures/*.wav), or File (a WAV the user
+// example textures (Resources/textures/*.wav in the bundle), or File (a WAV the user
 // picks in the editor, remembered in the session; $STAR_TEXTURE sets the initial one). A
 // texture is encoded by the export's offline encoder graph on the service thread, never on
 // the audio thread, and handed to the engine by pointer swap.
 //
-// The model: $STAR_MODEL_DIR when set, else STAR.vst3/Contents/Resources/model. The chain is
+// The model: $STAR_MODEL_DIR when set, else the bundle's Resources/model (STAR.vst3/Contents/
+// Resources, STAR.lv2/Resources). The chain is
 // (re)built where the audio thread cannot run: prepareToPlay, reset, and in offline rendering
 // the callback itself. At a host rate other than the model's the chain resamples with libsoxr
 // (star::ResampledEngine, the Python engine's resampler and latency rule); a rate outside
@@ -50,9 +51,11 @@ juce::File bundle_resources() {
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&bundle_resources), &info) == 0 || !info.dli_fname)
     return {};
-  // .../STAR.vst3/Contents/x86_64-linux/STAR.so -> .../STAR.vst3/Contents/Resources
-  return juce::File(info.dli_fname).getParentDirectory().getParentDirectory()
-      .getChildFile("Resources");
+  // LV2:  .../STAR.lv2/STAR.so                          -> .../STAR.lv2/Resources
+  // VST3: .../STAR.vst3/Contents/x86_64-linux/STAR.so   -> .../STAR.vst3/Contents/Resources
+  const juce::File folder = juce::File(info.dli_fname).getParentDirectory();
+  if (folder.getFileExtension() == ".lv2") return folder.getChildFile("Resources");
+  return folder.getParentDirectory().getChildFile("Resources");
 }
 
 juce::File bundled_texture(const juce::String& name) {
@@ -139,9 +142,16 @@ StarProcessor::StarProcessor()
   parameters_.addParameterListener("worker_thread", this);
   {
     // Load once now, at the model's rate, so the host sees a latency before prepareToPlay.
+    // Without a model (a bundle built with --model none and no $STAR_MODEL_DIR; JUCE's LV2
+    // build also instantiates the plugin to write its .ttl) the plugin still loads: it passes
+    // audio through and the editor says why.
     std::lock_guard<std::mutex> lock(service_mutex_);
-    adopt_chain(build_chain(2, star::kMaxBlock, false, star::ResampledEngine::kModelRate));
-    service_pending();
+    try {
+      adopt_chain(build_chain(2, star::kMaxBlock, false, star::ResampledEngine::kModelRate));
+      service_pending();
+    } catch (const std::exception& e) {
+      model_status_ = juce::String("no model: ") + e.what();
+    }
   }
   service_ = std::thread([this] { service_loop(); });
 }
@@ -399,15 +409,17 @@ void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
   juce::ScopedNoDenormals no_denormals;
   const int n = buffer.getNumSamples();
   const int channels = juce::jmin(buffer.getNumChannels(), star::kMaxChannels);
-  if (n == 0) return;
   if (isNonRealtime() && (rebuild_wanted_.load() ||
                           texture_generation_.load() != texture_loaded_generation_)) {
-    // Offline rendering may block: apply what the parameters ask for before this block.
+    // Offline rendering may block: apply what the parameters ask for before this block (an
+    // empty block too: LV2 hosts apply a restored state with one).
     std::lock_guard<std::mutex> lock(service_mutex_);
     service_pending();
   }
-  if (!chain_.processor || chain_.channels != channels) {
-    buffer.clear();  // unprepared or an unexpected layout: silence, never garbage
+  if (n == 0) return;
+  if (!chain_.processor) return;  // no model: the input passes through (the editor says why)
+  if (chain_.channels != channels) {
+    buffer.clear();  // an unexpected layout: silence, never garbage
     return;
   }
   if (chain_.threaded != nullptr) chain_.threaded->set_wait_for_worker(isNonRealtime());
