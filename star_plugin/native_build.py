@@ -54,7 +54,8 @@ class NativeBuild:
     ort_headers: Path
     vst3: Optional[Path] = None  # STAR.vst3 bundle when the plugin was built
     lv2: Optional[Path] = None   # STAR.lv2 bundle, built with the VST3 from the same processor
-    clap: Optional[Path] = None  # STAR.clap (DPF) when built; its folder holds the ORT library
+    clap: Optional[Path] = None  # STAR.clap (the same processor); its folder holds the ORT
+    # library, model/ and textures/
     clap_host: Optional[Path] = None  # star-clap-host, the minimal CLAP host the tests use
     lv2_host: Optional[Path] = None  # star-lv2-host (lilv), built when liblilv-dev is installed
 
@@ -218,9 +219,11 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
     """Configure (when needed) and build ``native/``; returns the built paths.
 
     ``plugin``: also build STAR.vst3 and STAR.lv2 (JUCE, one processor); None: when JUCE is
-    installed. ``model_dir``: an export folder (``star export``) to bundle inside them
-    (STAR.vst3/Contents/Resources/model, STAR.lv2/Resources/model; beside STAR.clap as model/). ``clap``: also build STAR.clap (DPF) and star-clap-host; None (the
-    default): when dpf-source is installed (a few seconds of compiling).
+    installed. ``clap``: also build star-clap-host and, with the plugins, STAR.clap (the same
+    processor behind a CLAP entry; both use the CLAP headers of dpf-source); None (the
+    default): when dpf-source is installed. ``model_dir``: an export folder (``star export``)
+    to bundle in them (STAR.vst3/Contents/Resources/model, STAR.lv2/Resources/model, model/
+    beside STAR.clap), with the example textures beside it.
 
     Rebuilding an up-to-date tree takes about a second (CMake's own dependency tracking)."""
     say = progress or (lambda message: None)
@@ -237,8 +240,8 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
     if clap is None:
         clap = dpf_available()
     elif clap and not dpf_available():
-        raise NativeBuildError("the CLAP plugin needs the DISTRHO Plugin Framework (on "
-                               "Debian/Ubuntu: sudo apt-get install dpf-source)")
+        raise NativeBuildError("the CLAP plugin needs the CLAP headers of the DISTRHO Plugin "
+                               "Framework (on Debian/Ubuntu: sudo apt-get install dpf-source)")
     build = Path(build_dir or DEFAULT_BUILD_DIR).resolve()
     build.mkdir(parents=True, exist_ok=True)
     library = ort_library()
@@ -289,15 +292,14 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
                       if k not in ("STAR_MODEL_DIR", "STAR_TEXTURE")})
     clap_path = clap_host = None
     if clap:
-        clap_path = build / "clap" / "STAR" / "STAR.clap"
+        clap_path = build / "clap" / "STAR" / "STAR.clap" if plugin else None
         clap_host = build / "bin" / "star-clap-host"
-        if not clap_path.is_file() or not clap_host.is_file():
+        if (clap_path and not clap_path.is_file()) or not clap_host.is_file():
             raise NativeBuildError(f"the build finished without STAR.clap / star-clap-host -- "
                                    f"full log: {log}")
-        if model_dir is not None:  # model/ beside STAR.clap
+        if model_dir is not None and clap_path:  # model/ and textures/ beside STAR.clap
             say(f"bundling '{model_dir}' beside {clap_path.name}")
-            shutil.rmtree(clap_path.parent / "model", ignore_errors=True)
-            shutil.copytree(model_dir, clap_path.parent / "model")
+            _bundle_resources(clap_path.parent, Path(model_dir))
     lv2_host = build / "bin" / "star-lv2-host"
     return NativeBuild(build, cli, build / "bin" / "libonnxruntime.so.1", headers, vst3=vst3,
                        lv2=lv2, clap=clap_path, clap_host=clap_host,
@@ -340,8 +342,9 @@ def add_arguments(parser) -> None:
                         help="skip the VST3 and LV2 plugins (default: built when JUCE is "
                              "found)")
     parser.add_argument("--clap", dest="clap", action="store_true", default=None,
-                        help="require the DPF CLAP plugin (by default it is built when "
-                             "dpf-source is installed); -o copies STAR.clap beside the CLI")
+                        help="require STAR.clap and star-clap-host (by default built when "
+                             "dpf-source, whose CLAP headers they use, is installed); -o copies "
+                             "STAR.clap and its textures beside the CLI")
     parser.add_argument("--no-clap", dest="clap", action="store_false", default=argparse.SUPPRESS,
                         help="do not build the CLAP plugin (default: built when dpf-source is "
                              "installed)")
@@ -389,8 +392,12 @@ def run(args) -> int:
             if bundle:
                 shutil.rmtree(out / bundle.name, ignore_errors=True)
                 shutil.copytree(bundle, out / bundle.name, symlinks=True)
-        if build.clap:  # beside libonnxruntime.so.1 and model/, as in its build folder
+        if build.clap:  # beside libonnxruntime.so.1, model/ and textures/, as when built
             shutil.copy2(build.clap, out / build.clap.name)
+            textures = build.clap.parent / "textures"
+            if textures.is_dir():
+                shutil.rmtree(out / "textures", ignore_errors=True)
+                shutil.copytree(textures, out / "textures")
         if exported is not None:
             shutil.rmtree(out / "model", ignore_errors=True)
             shutil.copytree(exported, out / "model")

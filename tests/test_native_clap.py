@@ -1,13 +1,13 @@
-"""The CLAP plugin (native/clap: the native engine in the DISTRHO Plugin Framework) in a minimal
-CLAP host (star-clap-host) against the Python stream.
+"""STAR.clap (native/plugin/clap_wrapper.cpp: the VST3's and LV2's JUCE processor behind a
+CLAP entry) in a minimal CLAP host (star-clap-host, native/clap) against the Python stream.
 
-The session's native build (test_native_engine's ``native`` fixture) also builds STAR.clap and
-star-clap-host when dpf-source is installed. The host dlopens the .clap, creates the plugin,
-sets parameters through the params extension, activates it at the WAV file's rate, reads the
-latency extension and streams the file in fixed blocks; the test compensates the latency the
-way a DAW does (``latency`` extra zeros fed, the first ``latency`` samples dropped). The
-plugin is stereo (DPF fixes its ports): a mono file feeds both inputs and the host folds the
-output back by the mean.
+The session's native build (test_native_engine's ``native`` fixture) builds STAR.clap with the
+other plugins and star-clap-host when dpf-source (whose CLAP headers both use) is installed.
+The host dlopens the .clap, creates the plugin, selects the ports configuration with the
+file's channel count (mono or stereo), sets parameters through the params extension,
+activates it at the WAV file's rate, reads the latency extension and streams the file in
+fixed blocks; the test compensates the latency the way a DAW does (``latency`` extra zeros
+fed, the first ``latency`` samples dropped).
 
 Without dpf-source these tests skip, unless STAR_REQUIRE_NATIVE=1 (set by .ci/run).
 """
@@ -78,7 +78,7 @@ def _run(build, directory, x, rate, tmp_path, block, *extra, texture=None, plugi
 def _compensated(build, directory, x, rate, tmp_path, block, *extra, **kwargs):
     """What a latency-compensating host hears: the stream fed `latency` extra zeros, the first
     `latency` samples dropped (the latency as the plugin reports it)."""
-    info = json.loads(_host(build, "--info", "--rate", rate, "--block", block,
+    info = json.loads(_host(build, "--info", "--rate", rate, "--block", block, *extra,
                             model=directory, plugin=kwargs.get("plugin")).stdout)
     latency = info["latency_samples"]
     padded = np.concatenate([x, np.zeros((x.shape[0], latency), np.float32)], axis=-1)
@@ -94,7 +94,14 @@ def test_clap_descriptor_parameters_and_latency(clap, exports):  # noqa: F811
     info = json.loads(_host(clap, "--info", "--rate", 16000, model=d).stdout)
     assert info["plugin_id"] == "org.starplugin.star" and info["plugin_name"] == "STAR"
     assert info["plugin_channels"] == 2 and info["input_ports"] == info["output_ports"] == 1
-    assert info["params"] == {k: v[2] for k, v in PARAMETERS.items()}
+    # the VST3's parameters: the five shared ones, the texture choice (the bundled example
+    # "texture" when a build bundled the examples beside the .clap, else Off) and the worker
+    textures = sorted(p.stem for p in (clap.clap.parent / "textures").glob("*.wav"))
+    choices = ["Off", *textures, "File"]
+    assert info["params"] == {**{k: v[2] for k, v in PARAMETERS.items()},
+                              "texture_source": float(choices.index("texture")
+                                                      if "texture" in choices else 0),
+                              "worker_thread": 0.0}
     manifest = json.loads((d / "manifest.json").read_text())["model"]
     assert info["latency_samples"] == manifest["latency_samples"] == OnnxVAE(d).latency_samples
     assert info["latency_changed"] >= 1  # DPF announced it (the host's latency extension)
@@ -230,22 +237,57 @@ def test_clap_morph_parameters_equal_the_python_engine(clap, exports, tmp_path):
 
 
 def test_clap_without_a_model_passes_audio_through(clap, tmp_path):
-    """No model (none beside the .clap, no $STAR_MODEL_DIR): latency 0, the input times the
-    output gain, and one line on stderr saying why."""
+    """No model (none beside the .clap, no $STAR_MODEL_DIR): latency 0, the input unchanged
+    (the VST3's and LV2's rule: the same processor), and one line on stderr saying why."""
     x = _signal(2, 3000, seed=3)
     src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
     sf.write(src, x.T, 16000, subtype="FLOAT")
-    proc = _host(clap, src, dst, "--block", 128, "--param", "output_gain=-6",
-                 model=tmp_path / "nothing")
+    proc = _host(clap, src, dst, "--block", 128, model=tmp_path / "nothing")
     assert json.loads(proc.stdout)["latency_samples"] == 0
-    assert "manifest.json" in proc.stderr
+    assert "no model" in proc.stderr and "manifest.json" in proc.stderr
     y = sf.read(dst, dtype="float32", always_2d=True)[0].T
-    assert np.abs(y - np.float32(10 ** (-6 / 20)) * x).max() <= 1e-6
+    assert np.array_equal(y, x)
+
+
+def test_clap_offers_mono_and_stereo_ports(clap, exports, tmp_path):  # noqa: F811
+    """A mono file selects the plugin's mono ports configuration (clap.audio-ports-config):
+    one channel in and out, equal to the Python engine's mono stream."""
+    d = exports["phase-vocoder"]
+    x = _signal(1, 16000, seed=21)
+    y, summary = _compensated(clap, d, x, 16000, tmp_path, 512)
+    assert summary["ports_config"] == "Mono" and summary["plugin_channels"] == 1
+    assert np.abs(y - _aligned_reference(d, x)).max() <= TOLERANCE
+    _, stereo = _run(clap, d, _signal(2, 2000, seed=2), 16000, tmp_path, 512)
+    assert stereo["ports_config"] == "Stereo" and stereo["plugin_channels"] == 2
+
+
+def test_clap_reset_starts_from_silence(clap, exports, tmp_path):  # noqa: F811
+    """plugin->reset() clears the model's states, the resampler and the delay lines: a second
+    pass after it equals the first, sample for sample (DPF's wrapper had an empty reset)."""
+    d = exports["harmonic"]
+    x = _signal(2, 24000, seed=8)
+    once, _ = _run(clap, d, x, 48000, tmp_path, 256)
+    again, _ = _run(clap, d, x, 48000, tmp_path, 256, "--reset-after")
+    assert np.abs(once).max() > 1e-3
+    assert np.array_equal(again, once)
+
+
+def test_clap_worker_thread_bounce_equals_the_python_engine(clap, exports, tmp_path):  # noqa: F811
+    """Worker Thread on, rendered offline (clap.render): the plugin waits for its worker, so
+    the compensated bounce equals the Python engine; the latency grows by the headroom."""
+    d = exports["harmonic"]
+    x = _signal(2, 16000, seed=31)
+    y, summary = _compensated(clap, d, x, 16000, tmp_path, 256, "--param", "worker_thread=1",
+                              "--offline")
+    assert summary["params"]["worker_thread"] == 1.0
+    assert summary["latency_samples"] > OnnxVAE(d).latency_samples
+    assert np.abs(y - _aligned_reference(d, x)).max() <= TOLERANCE
 
 
 def test_plugin_build_copies_the_clap_beside_its_model(clap, tmp_path):
-    """`star plugin build -o DIR --model M`: DIR/STAR.clap beside DIR/libonnxruntime.so.1 and
-    DIR/model, relocatable; moved elsewhere it loads that model without $STAR_MODEL_DIR."""
+    """`star plugin build -o DIR --model M`: DIR/STAR.clap beside DIR/libonnxruntime.so.1,
+    DIR/model and DIR/textures, relocatable; moved elsewhere it loads that model without
+    $STAR_MODEL_DIR and offers those textures."""
     from star_plugin.cli import main
     from star_plugin.model_io import save_vae
 
@@ -260,3 +302,14 @@ def test_plugin_build_copies_the_clap_beside_its_model(clap, tmp_path):
     y, summary = _compensated(clap, None, x, 16000, tmp_path, 256, plugin=moved / "STAR.clap")
     assert summary["latency_samples"] == OnnxVAE(moved / "model").latency_samples
     assert np.abs(y - _aligned_reference(moved / "model", x)).max() <= TOLERANCE
+    # the example textures beside it are the Texture Source choices, as in the VST3
+    textures = sorted(p.stem for p in (moved / "textures").glob("*.wav"))
+    assert "melody" in textures
+    choice = 1 + textures.index("melody")  # after "Off"
+    y, summary = _compensated(clap, None, x, 16000, tmp_path, 256, "--param",
+                              f"texture_source={choice}", "--param", "texture_amount=1",
+                              plugin=moved / "STAR.clap")
+    ref, _ = _compensated_engine(moved / "model", x, MorphParams(0.0, 1.0, 0.0),
+                                 str(moved / "textures" / "melody.wav"))
+    assert np.abs(ref - _aligned_reference(moved / "model", x)).max() > 0.01  # it acts
+    assert np.abs(y - ref).max() <= TOLERANCE

@@ -2,6 +2,7 @@
 //
 //   star-clap-host PLUGIN.clap in.wav out.wav [--block N] [--param KEY=VALUE ...]
 //                  [--change FRAME:KEY=VALUE ...] [--without EXTENSION|all ...]
+//                  [--offline] [--reset-after]
 //   star-clap-host PLUGIN.clap --info [--rate HZ] [--block N] [--param KEY=VALUE ...]
 //
 // It dlopens the plugin, calls clap_entry's init with the file's path, takes the plugin
@@ -14,9 +15,11 @@
 // KEY is a parameter's CLAP id, its name or its module (DPF: the parameter's symbol, e.g.
 // "mix", "output_gain"), case-insensitive.
 //
-// Channels: the file's channels feed the plugin's first input port; a mono file feeds every
-// channel of a wider port (a mono track into a stereo plugin) and the output is folded back to
-// the file's channels by the mean. The output is the raw stream, as a DAW hears it before its
+// Channels: when the plugin offers a ports configuration (clap.audio-ports-config) whose main
+// ports have the file's channel count, it is selected before activation ("ports_config" in
+// the summary). The file's channels feed the plugin's first input port; a mono file feeds
+// every channel of a wider port (a mono track into a stereo plugin) and the output is folded
+// back to the file's channels by the mean. The output is the raw stream, as a DAW hears it before its
 // latency compensation: the input delayed by "latency_samples" (the caller compensates).
 //
 // The host provides the extensions plugins (DPF's wrapper in particular) ask for: latency
@@ -24,6 +27,9 @@
 // (restart, process, callback) are counted, and a requested callback runs on_main_thread.
 // --without ID (repeatable; "all") hides one of those extensions: a host that lacks it.
 // Everything runs on this one thread; thread-check calls it the audio thread inside process().
+// --offline asks the plugin to render offline (clap.render) before activation, as a DAW's
+// bounce does. --reset-after processes the file a second time after plugin->reset() and
+// writes that pass (a real reset makes it equal the first).
 // --info activates at --rate (default 48000) without processing: the plugin's id, name,
 // parameters and latency at that rate. A JSON summary goes to stdout; errors are one line on stderr, exit status 1 (2: usage).
 #include <dlfcn.h>
@@ -59,11 +65,51 @@ using host_args::parse_number;
 using host_args::parse_setting;
 using host_args::Usage;
 
-// clap/ext/log.h is not among the headers DPF vendors; its ABI (CLAP 1.x) is this.
+// clap/ext/log.h, audio-ports-config.h and render.h are not among the headers DPF vendors; their ABI
+// (CLAP 1.x) is this.
 const char kExtLog[] = "clap.log";
 struct HostLog {
   void(CLAP_ABI* log)(const clap_host_t* host, int32_t severity, const char* message);
 };
+const char kExtPortsConfig[] = "clap.audio-ports-config";
+struct PortsConfig {
+  clap_id id;
+  char name[CLAP_NAME_SIZE];
+  uint32_t input_port_count, output_port_count;
+  bool has_main_input;
+  uint32_t main_input_channel_count;
+  const char* main_input_port_type;
+  bool has_main_output;
+  uint32_t main_output_channel_count;
+  const char* main_output_port_type;
+};
+struct PluginPortsConfig {
+  uint32_t(CLAP_ABI* count)(const clap_plugin_t*);
+  bool(CLAP_ABI* get)(const clap_plugin_t*, uint32_t index, PortsConfig* config);
+  bool(CLAP_ABI* select)(const clap_plugin_t*, clap_id config_id);
+};
+
+const char kExtRender[] = "clap.render";
+enum { kRenderOffline = 1 };
+struct PluginRender {
+  bool(CLAP_ABI* has_hard_realtime_requirement)(const clap_plugin_t*);
+  bool(CLAP_ABI* set)(const clap_plugin_t*, int32_t mode);
+};
+
+// The plugin's ports configuration whose main ports have `channels` channels, selected
+// (clap.audio-ports-config, before activation); its name, or "" when it offers none.
+std::string select_ports_config(const clap_plugin_t* plugin, uint32_t channels) {
+  const auto* configs =
+      static_cast<const PluginPortsConfig*>(plugin->get_extension(plugin, kExtPortsConfig));
+  for (uint32_t i = 0, n = configs ? configs->count(plugin) : 0; i < n; ++i) {
+    PortsConfig c{};
+    if (configs->get(plugin, i, &c) && c.has_main_input && c.has_main_output &&
+        c.main_input_channel_count == channels && c.main_output_channel_count == channels &&
+        configs->select(plugin, c.id))
+      return c.name;
+  }
+  return "";
+}
 
 
 // ------------------------------------------------------------------------------ the host
@@ -197,7 +243,7 @@ void run_callbacks(const clap_plugin_t* plugin) {
 
 struct Options {
   std::string plugin, input, output;
-  bool info = false;
+  bool info = false, offline = false, reset_after = false;
   int block = 512;
   int rate = 48000;  // --info only
   std::vector<ParamSetting> params, changes;
@@ -220,6 +266,10 @@ Options parse(int argc, char** argv) {
     } else if (a == "--rate") {
       o.rate = int(parse_number(value(), "--rate"));
       if (o.rate < 1) throw Usage("--rate must be > 0");
+    } else if (a == "--offline") {
+      o.offline = true;
+    } else if (a == "--reset-after") {
+      o.reset_after = true;
     } else if (a == "--param") {
       o.params.push_back(parse_setting(value(), false));
     } else if (a == "--change") {
@@ -242,7 +292,8 @@ Options parse(int argc, char** argv) {
   }
   if (o.info ? positional.size() != 1 : positional.size() != 3)
     throw Usage("usage: star-clap-host PLUGIN.clap in.wav out.wav [--block N] "
-                "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--without EXT ...] | "
+                "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--without EXT ...] "
+                "[--offline] [--reset-after] | "
                 "PLUGIN.clap --info "
                 "[--rate HZ] [--block N] [--param KEY=VALUE ...]");
   o.plugin = positional[0];
@@ -278,6 +329,10 @@ int run(const Options& o) {
   if (plugin == nullptr) throw std::runtime_error(std::string("create_plugin failed: ") + desc->id);
   if (!plugin->init(plugin)) throw std::runtime_error("plugin init failed");
 
+  // a ports configuration with the file's channel count when the plugin offers one (a mono
+  // track gets a mono plugin); else the default ports
+  const std::string ports_config =
+      o.info ? std::string() : select_ports_config(plugin, uint32_t(in.channels.size()));
   // audio ports: the first input and output ports
   const auto* ports = plugin_extension<clap_plugin_audio_ports_t>(plugin, CLAP_EXT_AUDIO_PORTS);
   if (ports == nullptr || ports->count(plugin, true) < 1 || ports->count(plugin, false) < 1)
@@ -324,6 +379,10 @@ int run(const Options& o) {
   if (file_channels != port_channels && file_channels != 1)
     throw std::runtime_error("a " + std::to_string(file_channels) + "-channel file for a " +
                              std::to_string(port_channels) + "-channel plugin");
+  // --offline: a bounce (clap.render), where the plugin may take its time
+  const auto* render = static_cast<const PluginRender*>(plugin->get_extension(plugin, kExtRender));
+  if (o.offline && (render == nullptr || !render->set(plugin, kRenderOffline)))
+    throw std::runtime_error("--offline: the plugin has no clap.render extension");
   if (!plugin->activate(plugin, double(rate), 1, uint32_t(o.block)))
     throw std::runtime_error("activate failed");
   run_callbacks(plugin);
@@ -353,56 +412,60 @@ int run(const Options& o) {
     wav::Audio out;
     out.sample_rate = rate;
     out.channels.assign(size_t(file_channels), std::vector<float>(size_t(frames), 0.0f));
-    EventList events;
-    size_t next_change = 0;
-    if (!plugin->start_processing(plugin)) throw std::runtime_error("start_processing failed");
-    const auto t0 = std::chrono::steady_clock::now();
-    for (long done = 0; done < frames;) {
-      long n = std::min<long>(o.block, frames - done);
-      events.events.clear();
-      while (next_change < o.changes.size() && o.changes[next_change].frame <= done) {
-        const ParamSetting& s = o.changes[next_change++];
-        events.add(find_param(params, s.key).info.id, s.value);
-      }
-      if (next_change < o.changes.size()) n = std::min(n, o.changes[next_change].frame - done);
-      for (int c = 0; c < port_channels; ++c) {
-        const std::vector<float>& src = in.channels[size_t(file_channels == 1 ? 0 : c)];
-        std::copy(src.begin() + done, src.begin() + done + n, in_bufs[0][size_t(c)].begin());
-      }
-      clap_process_t process{};
-      process.steady_time = done;
-      process.frames_count = uint32_t(n);
-      process.transport = nullptr;
-      process.audio_inputs = in_audio.data();
-      process.audio_outputs = out_audio.data();
-      process.audio_inputs_count = uint32_t(in_audio.size());
-      process.audio_outputs_count = uint32_t(out_audio.size());
-      process.in_events = &events.in;
-      process.out_events = &events.out;
-      g_state.in_process = true;
-      const clap_process_status status = plugin->process(plugin, &process);
-      g_state.in_process = false;
-      if (status == CLAP_PROCESS_ERROR)
-        throw std::runtime_error("process returned CLAP_PROCESS_ERROR at frame " +
-                                 std::to_string(done));
-      for (int c = 0; c < file_channels; ++c) {
-        float* dst = out.channels[size_t(c)].data() + done;
-        if (file_channels == port_channels) {
-          std::copy(out_bufs[0][size_t(c)].begin(), out_bufs[0][size_t(c)].begin() + n, dst);
-        } else {  // a mono file from a wider port: the channels' mean
-          for (long i = 0; i < n; ++i) {
-            float sum = 0.0f;
-            for (int k = 0; k < port_channels; ++k) sum += out_bufs[0][size_t(k)][size_t(i)];
-            dst[i] = sum / float(port_channels);
+    // --reset-after: a second pass after plugin->reset(), which must start from silence
+    for (int pass = 0; pass < (o.reset_after ? 2 : 1); ++pass) {
+      if (pass > 0) plugin->reset(plugin);
+      EventList events;
+      size_t next_change = 0;
+      if (!plugin->start_processing(plugin)) throw std::runtime_error("start_processing failed");
+      const auto t0 = std::chrono::steady_clock::now();
+      for (long done = 0; done < frames;) {
+        long n = std::min<long>(o.block, frames - done);
+        events.events.clear();
+        while (next_change < o.changes.size() && o.changes[next_change].frame <= done) {
+          const ParamSetting& s = o.changes[next_change++];
+          events.add(find_param(params, s.key).info.id, s.value);
+        }
+        if (next_change < o.changes.size()) n = std::min(n, o.changes[next_change].frame - done);
+        for (int c = 0; c < port_channels; ++c) {
+          const std::vector<float>& src = in.channels[size_t(file_channels == 1 ? 0 : c)];
+          std::copy(src.begin() + done, src.begin() + done + n, in_bufs[0][size_t(c)].begin());
+        }
+        clap_process_t process{};
+        process.steady_time = done;
+        process.frames_count = uint32_t(n);
+        process.transport = nullptr;
+        process.audio_inputs = in_audio.data();
+        process.audio_outputs = out_audio.data();
+        process.audio_inputs_count = uint32_t(in_audio.size());
+        process.audio_outputs_count = uint32_t(out_audio.size());
+        process.in_events = &events.in;
+        process.out_events = &events.out;
+        g_state.in_process = true;
+        const clap_process_status status = plugin->process(plugin, &process);
+        g_state.in_process = false;
+        if (status == CLAP_PROCESS_ERROR)
+          throw std::runtime_error("process returned CLAP_PROCESS_ERROR at frame " +
+                                   std::to_string(done));
+        for (int c = 0; c < file_channels; ++c) {
+          float* dst = out.channels[size_t(c)].data() + done;
+          if (file_channels == port_channels) {
+            std::copy(out_bufs[0][size_t(c)].begin(), out_bufs[0][size_t(c)].begin() + n, dst);
+          } else {  // a mono file from a wider port: the channels' mean
+            for (long i = 0; i < n; ++i) {
+              float sum = 0.0f;
+              for (int k = 0; k < port_channels; ++k) sum += out_bufs[0][size_t(k)][size_t(i)];
+              dst[i] = sum / float(port_channels);
+            }
           }
         }
+        done += n;
+        ++blocks;
+        run_callbacks(plugin);
       }
-      done += n;
-      ++blocks;
-      run_callbacks(plugin);
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      plugin->stop_processing(plugin);
     }
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    plugin->stop_processing(plugin);
     wav::write(o.output, out);
   }
   plugin->deactivate(plugin);
@@ -417,13 +480,14 @@ int run(const Options& o) {
       "\"latency_samples\": %ld, \"sample_rate\": %d, \"channels\": %d, \"plugin_channels\": %d, "
       "\"input_ports\": %zu, \"output_ports\": %zu, \"frames\": %ld, \"block\": %d, "
       "\"blocks\": %ld, \"seconds\": %.6f, \"params\": %s, \"latency_changed\": %d, "
-      "\"restart_requests\": %d, \"callback_requests\": %d, \"log_messages\": %d}\n",
+      "\"restart_requests\": %d, \"callback_requests\": %d, \"log_messages\": %d, "
+      "\"ports_config\": %s}\n",
       json_string(plugin_id).c_str(), json_string(plugin_name).c_str(),
       json_string(vendor).c_str(), entry->clap_version.major,
       entry->clap_version.minor, entry->clap_version.revision, latency, rate, file_channels,
       port_channels, in_channels.size(), out_channels.size(), frames, o.block, blocks, seconds,
       params_json.c_str(), g_state.latency_changed, g_state.restart_requests,
-      g_state.callback_requests, g_state.log_messages);
+      g_state.callback_requests, g_state.log_messages, json_string(ports_config).c_str());
   return 0;
 }
 

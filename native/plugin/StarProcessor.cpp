@@ -1,4 +1,4 @@
-// The STAR plugin (VST3 and LV2, one JUCE AudioProcessor): star::Engine inside it.
+// The STAR plugin (VST3, LV2 and CLAP: one JUCE AudioProcessor): star::Engine inside it.
 //
 // Audio path per block (host thread, no allocation, no file I/O):
 //   dry  = input delayed by latency_samples (so dry and wet line up)
@@ -22,7 +22,7 @@
 // the audio thread, and handed to the engine by pointer swap.
 //
 // The model: $STAR_MODEL_DIR when set, else the bundle's Resources/model (STAR.vst3/Contents/
-// Resources, STAR.lv2/Resources). The chain is
+// Resources, STAR.lv2/Resources; for STAR.clap, model/ beside it). The chain is
 // (re)built where the audio thread cannot run: prepareToPlay, reset, and in offline rendering
 // the callback itself. At a host rate other than the model's the chain resamples with libsoxr
 // (star::ResampledEngine, the Python engine's resampler and latency rule); a rate outside
@@ -33,6 +33,7 @@
 #include <dlfcn.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -51,9 +52,11 @@ juce::File bundle_resources() {
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&bundle_resources), &info) == 0 || !info.dli_fname)
     return {};
+  // CLAP: .../STAR/STAR.clap                           -> .../STAR (model/ beside the .clap)
   // LV2:  .../STAR.lv2/STAR.so                          -> .../STAR.lv2/Resources
   // VST3: .../STAR.vst3/Contents/x86_64-linux/STAR.so   -> .../STAR.vst3/Contents/Resources
-  const juce::File folder = juce::File(info.dli_fname).getParentDirectory();
+  const juce::File module(info.dli_fname), folder = module.getParentDirectory();
+  if (module.getFileExtension() == ".clap") return folder;
   if (folder.getFileExtension() == ".lv2") return folder.getChildFile("Resources");
   return folder.getParentDirectory().getChildFile("Resources");
 }
@@ -151,6 +154,7 @@ StarProcessor::StarProcessor()
       service_pending();
     } catch (const std::exception& e) {
       model_status_ = juce::String("no model: ") + e.what();
+      std::fprintf(stderr, "STAR: %s\n", model_status_.toRawUTF8());  // headless hosts too
     }
   }
   service_ = std::thread([this] { service_loop(); });
