@@ -313,3 +313,14 @@ def test_plugin_build_copies_the_clap_beside_its_model(clap, tmp_path):
                                  str(moved / "textures" / "melody.wav"))
     assert np.abs(ref - _aligned_reference(moved / "model", x)).max() > 0.01  # it acts
     assert np.abs(y - ref).max() <= TOLERANCE
+
+
+def test_clap_reports_the_models_tail(clap, exports):  # noqa: F811
+    """clap.tail is the tail measured at export (manifest.json, star_plugin/tail.py), beyond
+    the latency: at the model's rate as it is, at 48 kHz in 48 kHz samples; not the latency."""
+    d = exports["harmonic"]
+    tail = json.loads((d / "manifest.json").read_text())["model"]["tail_samples"]
+    info = json.loads(_host(clap, "--info", "--rate", 16000, model=d).stdout)
+    assert info["tail_samples"] == tail > 0 and tail != info["latency_samples"]
+    info = json.loads(_host(clap, "--info", "--rate", 48000, model=d).stdout)
+    assert info["tail_samples"] == round(tail * 48000 / 16000)

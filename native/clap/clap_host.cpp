@@ -65,7 +65,7 @@ using host_args::parse_number;
 using host_args::parse_setting;
 using host_args::Usage;
 
-// clap/ext/log.h, audio-ports-config.h and render.h are not among the headers DPF vendors; their ABI
+// clap/ext/log.h, audio-ports-config.h, render.h and tail.h are not among the headers DPF vendors; their ABI
 // (CLAP 1.x) is this.
 const char kExtLog[] = "clap.log";
 struct HostLog {
@@ -89,6 +89,10 @@ struct PluginPortsConfig {
   bool(CLAP_ABI* select)(const clap_plugin_t*, clap_id config_id);
 };
 
+const char kExtTail[] = "clap.tail";
+struct PluginTail {
+  uint32_t(CLAP_ABI* get)(const clap_plugin_t*);
+};
 const char kExtRender[] = "clap.render";
 enum { kRenderOffline = 1 };
 struct PluginRender {
@@ -388,6 +392,8 @@ int run(const Options& o) {
   run_callbacks(plugin);
   const auto* latency_ext = plugin_extension<clap_plugin_latency_t>(plugin, CLAP_EXT_LATENCY);
   const long latency = latency_ext ? long(latency_ext->get(plugin)) : 0;
+  const auto* tail_ext = static_cast<const PluginTail*>(plugin->get_extension(plugin, kExtTail));
+  const long tail = tail_ext ? long(tail_ext->get(plugin)) : -1;  // -1: no clap.tail
 
   double seconds = 0.0;
   long frames = 0, blocks = 0;
@@ -481,13 +487,13 @@ int run(const Options& o) {
       "\"input_ports\": %zu, \"output_ports\": %zu, \"frames\": %ld, \"block\": %d, "
       "\"blocks\": %ld, \"seconds\": %.6f, \"params\": %s, \"latency_changed\": %d, "
       "\"restart_requests\": %d, \"callback_requests\": %d, \"log_messages\": %d, "
-      "\"ports_config\": %s}\n",
+      "\"ports_config\": %s, \"tail_samples\": %ld}\n",
       json_string(plugin_id).c_str(), json_string(plugin_name).c_str(),
       json_string(vendor).c_str(), entry->clap_version.major,
       entry->clap_version.minor, entry->clap_version.revision, latency, rate, file_channels,
       port_channels, in_channels.size(), out_channels.size(), frames, o.block, blocks, seconds,
       params_json.c_str(), g_state.latency_changed, g_state.restart_requests,
-      g_state.callback_requests, g_state.log_messages, json_string(ports_config).c_str());
+      g_state.callback_requests, g_state.log_messages, json_string(ports_config).c_str(), tail);
   return 0;
 }
 

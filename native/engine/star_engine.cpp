@@ -939,6 +939,8 @@ Engine::Engine(const std::string& model_dir, const EngineConfig& config)
   mi.audio_channels = r.integer(info, "audio_channels", "model");
   mi.latent_channels = r.integer(info, "latent_channels", "model");
   mi.structure_channels = r.integer(info, "structure_channels", "model");
+  if (info.find("tail_samples") != nullptr)  // measured at export since star_plugin 0.x
+    mi.tail_samples = std::max(0, r.integer(info, "tail_samples", "model"));
   if (const Json* causal = info.find("causal"))
     if (causal->kind == Json::Bool && !causal->boolean)
       r.fail("model '" + mi.name + "' is bidirectional (not causal) and cannot stream");

@@ -57,6 +57,7 @@ struct ModelInfo {
   int audio_channels = 0;
   int latent_channels = 0;
   int structure_channels = 0;
+  int tail_samples = 0;  // output after the input ends, beyond the latency (0: not measured)
 };
 
 // One streaming state as the engine holds it (shape with the batch applied).

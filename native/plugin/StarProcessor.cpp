@@ -216,8 +216,12 @@ void StarProcessor::adopt_chain(StarChain chain) {
   texture_loaded_generation_ = -1;  // the new engine has no texture yet
 }
 
+// The model's measured tail (manifest.json, star_plugin/tail.py): what it still plays after
+// the input ends, beyond the latency the host compensates.
 double StarProcessor::getTailLengthSeconds() const {
-  return chain_.processor ? double(latency_) / chain_.host_rate : 0.0;
+  if (chain_.engine == nullptr) return 0.0;
+  const star::ModelInfo& model = chain_.engine->model();
+  return double(model.tail_samples) / model.sample_rate;
 }
 
 bool StarProcessor::isBusesLayoutSupported(const BusesLayout& layouts) const {

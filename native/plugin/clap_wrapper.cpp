@@ -14,11 +14,13 @@
 //   clap.state                 get/setStateInformation (parameters + the texture file path)
 //   clap.audio-ports(-config)  one main port in and out; configs "stereo" (1) and "mono" (2)
 //   clap.render                offline rendering = AudioProcessor::setNonRealtime
+//   clap.tail                  the model's measured tail (getTailLengthSeconds)
 // A latency change while active (Worker Thread) asks the host for a restart. Every host
 // extension is optional: each is looked up once and checked before use.
 #include <juce_audio_processors/juce_audio_processors.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -36,7 +38,7 @@
 
 namespace {
 
-// Two CLAP 1.1 extensions DPF's copy of the headers lacks; their ABI, as the CLAP spec has it.
+// Three CLAP 1.1 extensions DPF's copy of the headers lacks; their ABI, as the CLAP spec has it.
 const char kExtPortsConfig[] = "clap.audio-ports-config";
 struct PortsConfig {
   clap_id id;
@@ -53,6 +55,10 @@ struct PluginPortsConfig {
   uint32_t(CLAP_ABI* count)(const clap_plugin_t*);
   bool(CLAP_ABI* get)(const clap_plugin_t*, uint32_t index, PortsConfig* config);
   bool(CLAP_ABI* select)(const clap_plugin_t*, clap_id config_id);
+};
+const char kExtTail[] = "clap.tail";
+struct PluginTail {
+  uint32_t(CLAP_ABI* get)(const clap_plugin_t*);
 };
 const char kExtRender[] = "clap.render";
 enum { kRenderRealtime = 0, kRenderOffline = 1 };
@@ -172,6 +178,11 @@ const clap_plugin_params_t kParams = {
 
 const clap_plugin_latency_t kLatency = {[](const clap_plugin_t* p) -> uint32_t {
   return uint32_t(std::max(0, Instance::of(p).processor->getLatencySamples()));
+}};
+
+const PluginTail kTail = {[](const clap_plugin_t* p) -> uint32_t {
+  const Instance& self = Instance::of(p);
+  return uint32_t(std::lround(self.processor->getTailLengthSeconds() * self.processor->getSampleRate()));
 }};
 
 const clap_plugin_state_t kState = {
@@ -319,6 +330,7 @@ const void* CLAP_ABI plugin_extension(const clap_plugin_t*, const char* id) {
   if (std::strcmp(id, CLAP_EXT_AUDIO_PORTS) == 0) return &kAudioPorts;
   if (std::strcmp(id, kExtPortsConfig) == 0) return &kPortsConfig;
   if (std::strcmp(id, kExtRender) == 0) return &kRender;
+  if (std::strcmp(id, kExtTail) == 0) return &kTail;
   return nullptr;
 }
 
