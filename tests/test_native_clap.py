@@ -324,3 +324,17 @@ def test_clap_reports_the_models_tail(clap, exports):  # noqa: F811
     assert info["tail_samples"] == tail > 0 and tail != info["latency_samples"]
     info = json.loads(_host(clap, "--info", "--rate", 48000, model=d).stdout)
     assert info["tail_samples"] == round(tail * 48000 / 16000)
+
+
+def test_clap_worker_thread_switch_while_playing_asks_for_a_restart(clap, exports,  # noqa: F811
+                                                                    tmp_path):
+    """A Worker Thread switch during a live session (blocks paced like an audio callback):
+    the chain is swapped in at a block boundary and, its latency having changed while active,
+    the plugin asks the host for a restart (CLAP: request_restart), after which the host reads
+    the new latency."""
+    d = exports["harmonic"]
+    x = _signal(2, 2 * 16000, seed=6)
+    _, summary = _run(clap, d, x, 16000, tmp_path, 256, "--realtime",
+                      "--change", "8000:worker_thread=1")
+    assert summary["params"]["worker_thread"] == 1.0
+    assert summary["restart_requests"] >= 1

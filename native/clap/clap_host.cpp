@@ -2,7 +2,7 @@
 //
 //   star-clap-host PLUGIN.clap in.wav out.wav [--block N] [--param KEY=VALUE ...]
 //                  [--change FRAME:KEY=VALUE ...] [--without EXTENSION|all ...]
-//                  [--offline] [--reset-after]
+//                  [--offline] [--reset-after] [--realtime]
 //   star-clap-host PLUGIN.clap --info [--rate HZ] [--block N] [--param KEY=VALUE ...]
 //
 // It dlopens the plugin, calls clap_entry's init with the file's path, takes the plugin
@@ -29,7 +29,8 @@
 // Everything runs on this one thread; thread-check calls it the audio thread inside process().
 // --offline asks the plugin to render offline (clap.render) before activation, as a DAW's
 // bounce does. --reset-after processes the file a second time after plugin->reset() and
-// writes that pass (a real reset makes it equal the first).
+// writes that pass (a real reset makes it equal the first). --realtime paces the blocks like
+// an audio callback (a live session).
 // --info activates at --rate (default 48000) without processing: the plugin's id, name,
 // parameters and latency at that rate. A JSON summary goes to stdout; errors are one line on stderr, exit status 1 (2: usage).
 #include <dlfcn.h>
@@ -41,6 +42,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "clap/entry.h"
@@ -247,7 +249,7 @@ void run_callbacks(const clap_plugin_t* plugin) {
 
 struct Options {
   std::string plugin, input, output;
-  bool info = false, offline = false, reset_after = false;
+  bool info = false, offline = false, reset_after = false, realtime = false;
   int block = 512;
   int rate = 48000;  // --info only
   std::vector<ParamSetting> params, changes;
@@ -274,6 +276,8 @@ Options parse(int argc, char** argv) {
       o.offline = true;
     } else if (a == "--reset-after") {
       o.reset_after = true;
+    } else if (a == "--realtime") {
+      o.realtime = true;
     } else if (a == "--param") {
       o.params.push_back(parse_setting(value(), false));
     } else if (a == "--change") {
@@ -297,7 +301,7 @@ Options parse(int argc, char** argv) {
   if (o.info ? positional.size() != 1 : positional.size() != 3)
     throw Usage("usage: star-clap-host PLUGIN.clap in.wav out.wav [--block N] "
                 "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--without EXT ...] "
-                "[--offline] [--reset-after] | "
+                "[--offline] [--reset-after] [--realtime] | "
                 "PLUGIN.clap --info "
                 "[--rate HZ] [--block N] [--param KEY=VALUE ...]");
   o.plugin = positional[0];
@@ -447,6 +451,8 @@ int run(const Options& o) {
         process.audio_outputs_count = uint32_t(out_audio.size());
         process.in_events = &events.in;
         process.out_events = &events.out;
+        if (o.realtime)  // blocks at an audio callback's pace, as a live session runs them
+          std::this_thread::sleep_until(t0 + std::chrono::duration<double>(double(done) / rate));
         g_state.in_process = true;
         const clap_process_status status = plugin->process(plugin, &process);
         g_state.in_process = false;

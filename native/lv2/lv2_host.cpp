@@ -2,7 +2,7 @@
 // streams a WAV file through the plugin of an LV2 bundle.
 //
 //   star-lv2-host BUNDLE.lv2 in.wav out.wav [--block N] [--param KEY=VALUE ...]
-//                 [--change FRAME:KEY=VALUE ...] [--freewheel]
+//                 [--change FRAME:KEY=VALUE ...] [--freewheel] [--realtime]
 //   star-lv2-host BUNDLE.lv2 --info [--rate HZ] [--block N]
 //
 // It loads the bundle's .ttl files with lilv (so a malformed .ttl fails here as in a DAW),
@@ -22,7 +22,8 @@
 // Channels: the file's channels feed the plugin's audio inputs; a mono file feeds every input
 // (a mono track into a stereo plugin) and the outputs are folded back to mono by their mean.
 // The output is the raw stream (the input delayed by "latency_samples"; the caller
-// compensates). --info instantiates at --rate (default 48000) and runs zero frames: the
+// compensates); "final_latency_samples" is the lv2:latency port after the last block, and
+// --realtime paces the blocks like an audio callback (a live session). --info instantiates at --rate (default 48000) and runs zero frames: the
 // plugin's URI, name, ports, parameters (.ttl defaults and ranges) and latency. A JSON summary
 // goes to stdout; errors are one line on stderr, exit status 1 (2: usage).
 #include <lilv/lilv.h>
@@ -43,6 +44,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "host_args.h"
@@ -81,7 +83,7 @@ const char* urid_unmap(LV2_URID_Unmap_Handle handle, LV2_URID id) {
 // ------------------------------------------------------------------------------ options
 struct Options {
   std::string bundle, input, output;
-  bool info = false, freewheel = false;
+  bool info = false, freewheel = false, realtime = false;
   int block = 512;
   int rate = 48000;  // --info only
   std::vector<ParamSetting> params, changes;
@@ -100,6 +102,8 @@ Options parse(int argc, char** argv) {
       o.info = true;
     } else if (a == "--freewheel") {
       o.freewheel = true;
+    } else if (a == "--realtime") {
+      o.realtime = true;
     } else if (a == "--block") {
       o.block = int(parse_number(value(), "--block"));
       if (o.block < 1 || o.block > 1 << 20) throw Usage("--block must be 1..1048576");
@@ -118,7 +122,8 @@ Options parse(int argc, char** argv) {
   }
   if (o.info ? positional.size() != 1 : positional.size() != 3)
     throw Usage("usage: star-lv2-host BUNDLE.lv2 in.wav out.wav [--block N] "
-                "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--freewheel] | "
+                "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--freewheel] "
+                "[--realtime] | "
                 "BUNDLE.lv2 --info [--rate HZ] [--block N]");
   o.bundle = positional[0];
   if (!o.info) {
@@ -426,6 +431,8 @@ int run(const Options& o) {
         const std::vector<float>& src = in.channels[size_t(file_channels == 1 ? 0 : c)];
         std::copy(src.begin() + done, src.begin() + done + n, in_bufs[size_t(c)].begin());
       }
+      if (o.realtime)  // blocks at an audio callback's pace, as a live session runs them
+        std::this_thread::sleep_until(t0 + std::chrono::duration<double>(double(done) / rate));
       lilv_instance_run(instance, uint32_t(n));
       if (latency() != last_latency) ++latency_changes, last_latency = latency();
       for (int c = 0; c < file_channels; ++c) {
@@ -462,10 +469,12 @@ int run(const Options& o) {
   ranges_json += "}";
   std::printf(
       "{\"plugin_uri\": %s, \"plugin_name\": %s, \"latency_samples\": %ld, "
-      "\"latency_changes\": %ld, \"sample_rate\": %d, \"channels\": %d, "
+      "\"latency_changes\": %ld, \"final_latency_samples\": %ld, \"sample_rate\": %d, "
+      "\"channels\": %d, "
       "\"plugin_channels\": %d, \"ports\": %u, \"frames\": %ld, \"block\": %d, "
       "\"blocks\": %ld, \"seconds\": %.6f, \"params\": %s, \"param_ranges\": %s}\n",
-      json_string(uri).c_str(), json_string(name).c_str(), first_latency, latency_changes, rate,
+      json_string(uri).c_str(), json_string(name).c_str(), first_latency, latency_changes,
+      last_latency, rate,
       file_channels, plugin_channels, n_ports, frames, o.block, blocks, seconds,
       params_json.c_str(), ranges_json.c_str());
   return 0;

@@ -207,13 +207,20 @@ void StarProcessor::adopt_chain(StarChain chain) {
   setLatencySamples(latency_);
   chunk_ = chain_.processor->max_block();  // longer host blocks are split
   mix_.prepare(chain_.channels, chunk_, latency_);
+  describe_chain();
+  texture_loaded_generation_ = -1;  // the new engine has no texture yet
+  handover_ready_ = false;  // a chain built for the old one is stale
+  pending_.reset();
+}
+
+// Caller holds service_mutex_: the status line for chain_.
+void StarProcessor::describe_chain() {
   const star::ModelInfo& model = chain_.engine->model();
   model_status_ = "model '" + juce::String(model.name) + "' (" +
                   juce::String(model.sample_rate) + " Hz), latency " + juce::String(latency_) +
                   " samples (" + juce::String(1000.0 * latency_ / chain_.host_rate, 1) +
                   " ms at " + juce::String(chain_.host_rate) + " Hz" +
                   (chain_.resampling ? ", resampled with libsoxr)" : ")");
-  texture_loaded_generation_ = -1;  // the new engine has no texture yet
 }
 
 // The model's measured tail (manifest.json, star_plugin/tail.py): what it still plays after
@@ -290,41 +297,72 @@ juce::File StarProcessor::texture_file() const {
 }
 
 // Realtime: textures load here, on the service thread (the engine takes them by pointer
-// swap). A Worker Thread change needs a rebuild, which only prepareToPlay/reset/offline
-// callbacks may do: the new latency is announced so the host re-prepares.
+// swap). A Worker Thread change builds the new chain here too; the audio thread swaps it in at
+// its next block (take_handover), and the new latency is then announced to the host.
 void StarProcessor::service_loop() {
   std::unique_lock<std::mutex> lock(service_mutex_);
   while (!stop_service_) {
     service_wake_.wait_for(lock, std::chrono::milliseconds(50));
     // offline rendering: the callback does this work itself, before its next block
+    if (retired_) {  // the audio thread took a handover: free the old chain, tell the host
+      retired_.reset();
+      describe_chain();
+      setLatencySamples(latency_);
+    }
     if (stop_service_ || isNonRealtime() || chain_.engine == nullptr) continue;
     sync_texture();
-    // The rebuild itself waits for prepareToPlay/reset (rebuild_wanted_ stays set until then);
-    // announcing the new latency makes the host call them. Announcing it again is a no-op.
-    if (rebuild_wanted_.load()) {  // (switched back before a re-prepare: latency_ again)
+    if (rebuild_wanted_.exchange(false)) {
+      handover_ready_ = false;  // a newer request replaces a chain not yet taken
+      pending_.reset();
       const bool worker = worker_->load() > 0.5f;
-      const int hop = chain_.engine->model().hop, rate = chain_.engine->sample_rate();
-      const int inner = chain_.threaded ? chain_.threaded->inner().latency_samples() : latency_;
-      setLatencySamples(worker == chain_.worker ? latency_
-                        : worker ? inner + star::ThreadedEngine::default_headroom(
-                                               chain_.max_block, hop, chain_.host_rate, rate)
-                                 : inner);
+      if (worker != chain_.worker) {
+        try {
+          auto next = std::make_unique<Handover>();
+          next->chain = build_chain(chain_.channels, chain_.max_block, worker, chain_.host_rate);
+          next->latency = next->chain.processor->latency_samples();
+          next->chunk = next->chain.processor->max_block();
+          next->mix.prepare(next->chain.channels, next->chunk, next->latency);
+          next->mix.reset(target_wet(), target_dry());
+          push_morph(*next->chain.engine);
+          next->chain.processor->reset();
+          pending_ = std::move(next);
+          handover_ready_ = true;
+        } catch (const std::exception& e) {
+          model_status_ = juce::String("worker thread: ") + e.what();
+        }
+      }
     }
   }
+}
+
+// The audio thread, at a block boundary: swap in the chain the service thread built. Only
+// moves (no allocation, no file I/O); try_lock, so it never waits for the service thread.
+void StarProcessor::take_handover() {
+  std::unique_lock<std::mutex> lock(service_mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || !pending_) return;
+  std::swap(chain_, pending_->chain);
+  std::swap(mix_, pending_->mix);
+  latency_ = pending_->latency;
+  chunk_ = pending_->chunk;
+  texture_loaded_generation_ = -1;  // the new engine has no texture yet: the service loads it
+  retired_ = std::move(pending_);
+  handover_ready_ = false;
+  service_wake_.notify_one();
 }
 
 // Caller holds service_mutex_; never on the realtime audio thread.
 void StarProcessor::service_pending() {
   if (chain_.engine == nullptr) return;
-  if (rebuild_wanted_.exchange(false)) {
-    const bool worker = worker_->load() > 0.5f;
-    if (worker != chain_.worker) {
-      try {
-        adopt_chain(build_chain(chain_.channels, chain_.max_block, worker, chain_.host_rate));
-        reset_streams();
-      } catch (const std::exception& e) {
-        model_status_ = juce::String("worker thread: ") + e.what();
-      }
+  rebuild_wanted_ = false;
+  // (the switch itself, not the flag: the service thread may have taken the flag and built a
+  // handover the audio thread has not swapped in; adopt_chain drops it)
+  const bool worker = worker_->load() > 0.5f;
+  if (worker != chain_.worker) {
+    try {
+      adopt_chain(build_chain(chain_.channels, chain_.max_block, worker, chain_.host_rate));
+      reset_streams();
+    } catch (const std::exception& e) {
+      model_status_ = juce::String("worker thread: ") + e.what();
     }
   }
   sync_texture();
@@ -390,17 +428,17 @@ juce::StringArray StarProcessor::status() const {
 }
 
 // ------------------------------------------------------------------------------ audio
-void StarProcessor::push_morph() {
+void StarProcessor::push_morph(star::Engine& engine) const {
   star::MorphTargets t;
   t.structure_amount = structure_->load();
   t.texture_amount = texture_->load();
   t.temperature = temperature_->load();
-  chain_.engine->set_morph(t);
+  engine.set_morph(t);
 }
 
 void StarProcessor::reset_streams() {
   if (chain_.processor) {
-    push_morph();  // the smoothed controls start at the current values
+    push_morph(*chain_.engine);  // the smoothed controls start at the current values
     chain_.processor->reset();
   }
   mix_.reset(target_wet(), target_dry());
@@ -417,7 +455,7 @@ void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
   juce::ScopedNoDenormals no_denormals;
   const int n = buffer.getNumSamples();
   const int channels = juce::jmin(buffer.getNumChannels(), star::kMaxChannels);
-  if (isNonRealtime() && (rebuild_wanted_.load() ||
+  if (isNonRealtime() && (rebuild_wanted_.load() || (worker_->load() > 0.5f) != chain_.worker ||
                           texture_generation_.load() != texture_loaded_generation_)) {
     // Offline rendering may block: apply what the parameters ask for before this block (an
     // empty block too: LV2 hosts apply a restored state with one).
@@ -430,6 +468,7 @@ void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
     buffer.clear();  // an unexpected layout: silence, never garbage
     return;
   }
+  if (handover_ready_.load(std::memory_order_acquire)) take_handover();
   if (chain_.threaded != nullptr) chain_.threaded->set_wait_for_worker(isNonRealtime());
   for (int done = 0; done < n;) {
     const int m = juce::jmin(n - done, chunk_);
@@ -445,7 +484,7 @@ void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
 void StarProcessor::run_chunk(float* const* io, int channels, int m) {
   mix_.push_dry(io, m);
   if (rate_ok_) {
-    push_morph();  // targets only: the engine glides there frame by frame
+    push_morph(*chain_.engine);  // targets only: the engine glides there frame by frame
     chain_.processor->process(io, io, m);
     mix_.mix(io, m, target_wet(), target_dry());
     return;

@@ -71,7 +71,8 @@ class StarProcessor : public juce::AudioProcessor,
   void service_pending();  // rebuild / load what the parameters ask for (never the audio thread)
   void sync_texture();
   void load_texture(int choice);
-  void push_morph();
+  void push_morph(star::Engine& engine) const;
+  void describe_chain();
   void reset_streams();
   float target_wet() const;
   float target_dry() const;
@@ -86,9 +87,22 @@ class StarProcessor : public juce::AudioProcessor,
   std::atomic<float>* texture_source_ = nullptr;
   std::atomic<float>* worker_ = nullptr;
 
-  StarChain chain_;  // swapped only while the audio thread cannot run (prepare, suspended)
+  StarChain chain_;  // swapped while the audio thread cannot run (prepare) or by it (handover)
   star::DryWetMix mix_;  // the dry delay line and the ramped mix/gain (star_mix.h)
   int latency_ = 0, chunk_ = star::kMaxBlock;
+
+  // A chain the service thread built while playing (a Worker Thread switch): the audio thread
+  // swaps it in at a block boundary (pointer and vector swaps only, under try_lock) and hands
+  // the old one back for the service thread to free. Hosts that never re-prepare a plugin
+  // (JUCE's LV2 client) get the switch this way too.
+  struct Handover {
+    StarChain chain;
+    star::DryWetMix mix;
+    int latency = 0, chunk = 0;
+  };
+  std::unique_ptr<Handover> pending_, retired_;  // guarded by service_mutex_
+  std::atomic<bool> handover_ready_{false};
+  void take_handover();  // the audio thread
   double host_rate_ = 0.0;
   bool rate_ok_ = false, prepared_ = false;
 
