@@ -18,7 +18,6 @@ from typing import Dict, List, Optional
 import torch
 
 from star_plugin.atomic import write_bytes_atomic
-from star_plugin.backend import TorchModel
 from star_plugin.errors import ConfigError
 from star_plugin.mamba import MambaMixer
 from star_plugin.streaming import flatten_state
@@ -156,7 +155,7 @@ def export_model(model: StarVAE, out_dir, scan_body: str = "auto", stream: bool 
     bodies = choose_scan_bodies(model, scan_body)
     meta = _model_metadata(model)
     if stream and cfg.causal:  # what hosts ask a plugin for (star_plugin/tail.py)
-        meta["tail_samples"] = measure_tail_samples(TorchModel(model))
+        meta["tail_samples"] = measure_tail_samples(model)
     ch, C = cfg.audio_channels, cfg.latent_channels
     audio_axes = {0: "batch", 2: "samples"}
     frame_axes = {0: "batch", 2: "frames"}

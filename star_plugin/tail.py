@@ -33,7 +33,8 @@ def _render(model, x: np.ndarray) -> np.ndarray:
 
 def measure_tail_samples(model, max_seconds: float = MAX_SECONDS,
                          floor_db: float = FLOOR_DB) -> int:
-    """The tail in samples at the model's rate (a multiple of its hop; the cap, ``max_seconds``
+    """The tail of ``model`` (a StarVAE, or an AudioModel with encode/decode) in samples at
+    the model's rate (a multiple of its hop; the cap, ``max_seconds``
     rounded to hops, when the output has not settled by then)."""
     rate, hop = int(model.sample_rate), int(model.hop)
     drive = int(DRIVE_SECONDS * rate)

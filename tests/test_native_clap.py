@@ -202,22 +202,32 @@ def test_clap_mix_and_gain_match_the_python_engine_rule(clap, exports, tmp_path)
     assert np.abs(y - expected).max() <= 1e-4
 
 
+GLIDE_BLOCK, GLIDE_AT = 256, 4096
+
+
+def gain_glide_case(latency: int):
+    """A 62.5 Hz sine (1, 2 * GLIDE_AT) and what a plugin at mix 0 must output when the output
+    gain goes to -24 dB at frame GLIDE_AT, a block boundary: the input delayed by the latency,
+    the gain ramping linearly over that block (StreamingEngine._mix_output's rule)."""
+    x = (0.5 * np.sin(2 * np.pi * 62.5 * np.arange(2 * GLIDE_AT) / 16000)).astype(np.float32)
+    raw = np.concatenate([np.zeros(latency, np.float32), x])[:x.size]
+    g = np.float32(10 ** (-24 / 20))
+    gain = np.ones(raw.size, np.float32)
+    gain[GLIDE_AT:] = g
+    gain[GLIDE_AT:GLIDE_AT + GLIDE_BLOCK] = 1 + (g - 1) * np.arange(
+        1, GLIDE_BLOCK + 1, dtype=np.float32) / GLIDE_BLOCK
+    return x[None], raw * gain
+
+
 def test_clap_parameter_change_mid_stream_glides(clap, exports, tmp_path):  # noqa: F811
     """Output gain -> -24 dB at a block boundary (a CLAP param event): the gain ramps linearly
     over that block, like the VST3 and StreamingEngine._mix_output. mix=0 makes the raw output
     the input delayed by the latency, so the expected signal is known exactly."""
     d = exports["phase-vocoder"]
-    latency = OnnxVAE(d).latency_samples
-    block, at = 256, 4096
-    x = (0.5 * np.sin(2 * np.pi * 62.5 * np.arange(2 * at) / 16000)).astype(np.float32)[None]
-    y, _ = _run(clap, d, x, 16000, tmp_path, block, "--param", "mix=0",
-                "--change", f"{at}:output_gain=-24")
-    raw = np.concatenate([np.zeros(latency, np.float32), x[0]])[:x.shape[1]]
-    g = np.float32(10 ** (-24 / 20))
-    gain = np.ones(raw.size, np.float32)
-    gain[at:] = g
-    gain[at:at + block] = 1 + (g - 1) * np.arange(1, block + 1, dtype=np.float32) / block
-    assert np.abs(y[0] - raw * gain).max() <= 1e-6
+    x, expected = gain_glide_case(OnnxVAE(d).latency_samples)
+    y, _ = _run(clap, d, x, 16000, tmp_path, GLIDE_BLOCK, "--param", "mix=0",
+                "--change", f"{GLIDE_AT}:output_gain=-24")
+    assert np.abs(y[0] - expected).max() <= 1e-6
     assert np.abs(np.diff(y[0])).max() <= 1.5 * np.abs(np.diff(x[0])).max()  # no click
 
 

@@ -26,7 +26,7 @@ pytest.importorskip("onnx")
 from star_plugin.engine import StreamingEngine  # noqa: E402
 from star_plugin.export.runtime import OnnxVAE  # noqa: E402
 from star_plugin.native_build import juce_available  # noqa: E402
-from test_native_clap import PARAMETERS  # noqa: E402
+from test_native_clap import GLIDE_AT, GLIDE_BLOCK, PARAMETERS, gain_glide_case  # noqa: E402
 from test_native_engine import (REQUIRED, TOLERANCE, _aligned_reference,  # noqa: E402,F401
                                 _compensated_engine, _signal, exported_symbols, exports, native)
 
@@ -121,17 +121,10 @@ def test_lv2_parameter_change_mid_stream_glides(lv2, exports, tmp_path):
     that block, the VST3's and StreamingEngine._mix_output's rule (mix=0: the output is the
     input delayed by the latency, so the expected signal is known exactly)."""
     d = exports["phase-vocoder"]
-    latency = OnnxVAE(d).latency_samples
-    block, at = 256, 4096
-    x = (0.5 * np.sin(2 * np.pi * 62.5 * np.arange(2 * at) / 16000)).astype(np.float32)[None]
-    y, _ = run(lv2, d, x, 16000, tmp_path, block, "--param", "mix=0",
-               "--change", f"{at}:output_gain=-24")
-    raw = np.concatenate([np.zeros(latency, np.float32), x[0]])[:x.shape[1]]
-    g = np.float32(10 ** (-24 / 20))
-    gain = np.ones(raw.size, np.float32)
-    gain[at:] = g
-    gain[at:at + block] = 1 + (g - 1) * np.arange(1, block + 1, dtype=np.float32) / block
-    assert np.abs(y[0] - raw * gain).max() <= 1e-6
+    x, expected = gain_glide_case(OnnxVAE(d).latency_samples)
+    y, _ = run(lv2, d, x, 16000, tmp_path, GLIDE_BLOCK, "--param", "mix=0",
+               "--change", f"{GLIDE_AT}:output_gain=-24")
+    assert np.abs(y[0] - expected).max() <= 1e-6
 
 
 def test_lv2_worker_thread_bounce_equals_the_python_engine(lv2, exports, tmp_path):

@@ -48,6 +48,6 @@ def test_export_writes_the_measured_tail(tmp_path):
     vae = tiny_model(seed=5, **V2_HARMONIC)
     manifest = export_model(vae, tmp_path / "m", scan_body="scan")
     tail = manifest["model"]["tail_samples"]
-    assert tail == measure_tail_samples(TorchModel(vae.eval()))
+    assert tail == measure_tail_samples(vae.eval())
     assert json.loads((tmp_path / "m" / "manifest.json").read_text())["model"]["tail_samples"] \
         == tail

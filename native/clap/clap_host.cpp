@@ -55,6 +55,7 @@
 #include "clap/plugin-factory.h"
 #include "clap/plugin.h"
 #include "clap/process.h"
+#include "clap_extra.h"
 #include "host_args.h"
 #include "wav.h"
 
@@ -67,46 +68,18 @@ using host_args::parse_number;
 using host_args::parse_setting;
 using host_args::Usage;
 
-// clap/ext/log.h, audio-ports-config.h, render.h and tail.h are not among the headers DPF vendors; their ABI
-// (CLAP 1.x) is this.
-const char kExtLog[] = "clap.log";
-struct HostLog {
-  void(CLAP_ABI* log)(const clap_host_t* host, int32_t severity, const char* message);
-};
-const char kExtPortsConfig[] = "clap.audio-ports-config";
-struct PortsConfig {
-  clap_id id;
-  char name[CLAP_NAME_SIZE];
-  uint32_t input_port_count, output_port_count;
-  bool has_main_input;
-  uint32_t main_input_channel_count;
-  const char* main_input_port_type;
-  bool has_main_output;
-  uint32_t main_output_channel_count;
-  const char* main_output_port_type;
-};
-struct PluginPortsConfig {
-  uint32_t(CLAP_ABI* count)(const clap_plugin_t*);
-  bool(CLAP_ABI* get)(const clap_plugin_t*, uint32_t index, PortsConfig* config);
-  bool(CLAP_ABI* select)(const clap_plugin_t*, clap_id config_id);
-};
-
-const char kExtTail[] = "clap.tail";
-struct PluginTail {
-  uint32_t(CLAP_ABI* get)(const clap_plugin_t*);
-};
-const char kExtRender[] = "clap.render";
-enum { kRenderOffline = 1 };
-struct PluginRender {
-  bool(CLAP_ABI* has_hard_realtime_requirement)(const clap_plugin_t*);
-  bool(CLAP_ABI* set)(const clap_plugin_t*, int32_t mode);
-};
+using clap_extra::HostLog;
+using clap_extra::kLog;
+using clap_extra::PluginPortsConfig;
+using clap_extra::PluginRender;
+using clap_extra::PluginTail;
+using clap_extra::PortsConfig;
 
 // The plugin's ports configuration whose main ports have `channels` channels, selected
 // (clap.audio-ports-config, before activation); its name, or "" when it offers none.
 std::string select_ports_config(const clap_plugin_t* plugin, uint32_t channels) {
   const auto* configs =
-      static_cast<const PluginPortsConfig*>(plugin->get_extension(plugin, kExtPortsConfig));
+      static_cast<const PluginPortsConfig*>(plugin->get_extension(plugin, clap_extra::kPortsConfig));
   for (uint32_t i = 0, n = configs ? configs->count(plugin) : 0; i < n; ++i) {
     PortsConfig c{};
     if (configs->get(plugin, i, &c) && c.has_main_input && c.has_main_output &&
@@ -173,7 +146,7 @@ const void* CLAP_ABI host_get_extension(const clap_host_t*, const char* id) {
   if (std::strcmp(id, CLAP_EXT_LATENCY) == 0) return &kHostLatency;
   if (std::strcmp(id, CLAP_EXT_PARAMS) == 0) return &kHostParams;
   if (std::strcmp(id, CLAP_EXT_THREAD_CHECK) == 0) return &kHostThreadCheck;
-  if (std::strcmp(id, kExtLog) == 0) return &kHostLog;
+  if (std::strcmp(id, kLog) == 0) return &kHostLog;
   if (std::strcmp(id, CLAP_EXT_AUDIO_PORTS) == 0) return &kHostAudioPorts;
   return nullptr;
 }
@@ -247,70 +220,42 @@ void run_callbacks(const clap_plugin_t* plugin) {
   }
 }
 
-struct Options {
-  std::string plugin, input, output;
-  bool info = false, offline = false, reset_after = false, realtime = false;
-  int block = 512;
-  int rate = 48000;  // --info only
-  std::vector<ParamSetting> params, changes;
+struct Options : host_args::CommonOptions {
+  std::string plugin;
+  bool offline = false, reset_after = false, realtime = false;
 };
 
 Options parse(int argc, char** argv) {
   Options o;
-  std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw Usage(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--info") {
-      o.info = true;
-    } else if (a == "--block") {
-      o.block = int(parse_number(value(), "--block"));
-      if (o.block < 1 || o.block > 1 << 20) throw Usage("--block must be 1..1048576");
-    } else if (a == "--rate") {
-      o.rate = int(parse_number(value(), "--rate"));
-      if (o.rate < 1) throw Usage("--rate must be > 0");
-    } else if (a == "--offline") {
+  // the shared options (--info, --block, --rate, --param, --change: host_args.h), then these
+  const auto positional = host_args::parse_args(argc, argv, o, [&](const std::string& a,
+                                                                   auto& value) {
+    if (a == "--offline") {
       o.offline = true;
     } else if (a == "--reset-after") {
       o.reset_after = true;
     } else if (a == "--realtime") {
       o.realtime = true;
-    } else if (a == "--param") {
-      o.params.push_back(parse_setting(value(), false));
-    } else if (a == "--change") {
-      o.changes.push_back(parse_setting(value(), true));
     } else if (a == "--without") {
       const std::string id = value();
       const char* known[] = {"all", CLAP_EXT_LATENCY, CLAP_EXT_PARAMS, CLAP_EXT_THREAD_CHECK,
-                             kExtLog, CLAP_EXT_AUDIO_PORTS};
+                             kLog, CLAP_EXT_AUDIO_PORTS};
       if (std::none_of(std::begin(known), std::end(known),
                        [&](const char* k) { return id == k; }))
         throw Usage(std::string("--without wants all, ") + CLAP_EXT_LATENCY + ", " +
-                    CLAP_EXT_PARAMS + ", " + CLAP_EXT_THREAD_CHECK + ", " + kExtLog + " or " +
+                    CLAP_EXT_PARAMS + ", " + CLAP_EXT_THREAD_CHECK + ", " + kLog + " or " +
                     CLAP_EXT_AUDIO_PORTS + ", got '" + id + "'");
       g_without.push_back(id);
-    } else if (a.size() > 1 && a[0] == '-') {
-      throw Usage("unknown option " + a);
     } else {
-      positional.push_back(a);
+      return false;
     }
-  }
-  if (o.info ? positional.size() != 1 : positional.size() != 3)
-    throw Usage("usage: star-clap-host PLUGIN.clap in.wav out.wav [--block N] "
-                "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--without EXT ...] "
-                "[--offline] [--reset-after] [--realtime] | "
-                "PLUGIN.clap --info "
-                "[--rate HZ] [--block N] [--param KEY=VALUE ...]");
-  o.plugin = positional[0];
-  if (!o.info) {
-    o.input = positional[1];
-    o.output = positional[2];
-  }
-  std::stable_sort(o.changes.begin(), o.changes.end(),
-                   [](const ParamSetting& a, const ParamSetting& b) { return a.frame < b.frame; });
+    return true;
+  });
+  o.plugin = o.finish(positional, "usage: star-clap-host PLUGIN.clap in.wav out.wav [--block N] "
+                   "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--without EXT ...] "
+                   "[--offline] [--reset-after] [--realtime] | "
+                   "PLUGIN.clap --info "
+                   "[--rate HZ] [--block N] [--param KEY=VALUE ...]");
   return o;
 }
 
@@ -388,15 +333,15 @@ int run(const Options& o) {
     throw std::runtime_error("a " + std::to_string(file_channels) + "-channel file for a " +
                              std::to_string(port_channels) + "-channel plugin");
   // --offline: a bounce (clap.render), where the plugin may take its time
-  const auto* render = static_cast<const PluginRender*>(plugin->get_extension(plugin, kExtRender));
-  if (o.offline && (render == nullptr || !render->set(plugin, kRenderOffline)))
+  const auto* render = static_cast<const PluginRender*>(plugin->get_extension(plugin, clap_extra::kRender));
+  if (o.offline && (render == nullptr || !render->set(plugin, clap_extra::kRenderOffline)))
     throw std::runtime_error("--offline: the plugin has no clap.render extension");
   if (!plugin->activate(plugin, double(rate), 1, uint32_t(o.block)))
     throw std::runtime_error("activate failed");
   run_callbacks(plugin);
   const auto* latency_ext = plugin_extension<clap_plugin_latency_t>(plugin, CLAP_EXT_LATENCY);
   const long latency = latency_ext ? long(latency_ext->get(plugin)) : 0;
-  const auto* tail_ext = static_cast<const PluginTail*>(plugin->get_extension(plugin, kExtTail));
+  const auto* tail_ext = static_cast<const PluginTail*>(plugin->get_extension(plugin, clap_extra::kTail));
   const long tail = tail_ext ? long(tail_ext->get(plugin)) : -1;  // -1: no clap.tail
 
   double seconds = 0.0;

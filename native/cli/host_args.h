@@ -2,11 +2,13 @@
 // number and KEY=VALUE / FRAME:KEY=VALUE parsing, and JSON string quoting.
 #pragma once
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace host_args {
 
@@ -65,6 +67,68 @@ inline ParamSetting parse_setting(const std::string& text, bool with_frame) {
   s.key = rest.substr(0, eq);
   s.value = parse_number(rest.substr(eq + 1), "parameter value");
   return s;
+}
+
+// The options both hosts take: --info, --block N, --rate HZ, --param KEY=VALUE,
+// --change FRAME:KEY=VALUE. A host's own Options derive from this.
+struct CommonOptions {
+  std::string input, output;  // in.wav, out.wav (not with --info)
+  bool info = false;
+  int block = 512;
+  int rate = 48000;  // --info only
+  std::vector<ParamSetting> params, changes;
+
+  // Whether `a` is one of them (then consumed; `value()` takes its argument).
+  template <class Value>
+  bool take(const std::string& a, Value&& value) {
+    if (a == "--info") {
+      info = true;
+    } else if (a == "--block") {
+      block = int(parse_number(value(), "--block"));
+      if (block < 1 || block > 1 << 20) throw Usage("--block must be 1..1048576");
+    } else if (a == "--rate") {
+      rate = int(parse_number(value(), "--rate"));
+      if (rate < 1) throw Usage("--rate must be > 0");
+    } else if (a == "--param") {
+      params.push_back(parse_setting(value(), false));
+    } else if (a == "--change") {
+      changes.push_back(parse_setting(value(), true));
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  // After the options: the positional arguments (PLUGIN in.wav out.wav, or PLUGIN with
+  // --info); returns PLUGIN. The --change list ends up sorted by frame.
+  std::string finish(const std::vector<std::string>& positional, const char* usage) {
+    if (info ? positional.size() != 1 : positional.size() != 3) throw Usage(usage);
+    if (!info) {
+      input = positional[1];
+      output = positional[2];
+    }
+    std::stable_sort(changes.begin(), changes.end(),
+                     [](const ParamSetting& a, const ParamSetting& b) { return a.frame < b.frame; });
+    return positional[0];
+  }
+};
+
+// Reads argv into `o`: the shared options, then `own(a, value)` for the host's own ones (true
+// when it took `a`); returns the positional arguments. Unknown options are a Usage error.
+template <class Options, class Own>
+std::vector<std::string> parse_args(int argc, char** argv, Options& o, Own&& own) {
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw Usage(a + " needs a value");
+      return argv[++i];
+    };
+    if (o.take(a, value) || own(a, value)) continue;
+    if (a.size() > 1 && a[0] == '-') throw Usage("unknown option " + a);
+    positional.push_back(a);
+  }
+  return positional;
 }
 
 }  // namespace host_args

@@ -81,57 +81,29 @@ const char* urid_unmap(LV2_URID_Unmap_Handle handle, LV2_URID id) {
 }
 
 // ------------------------------------------------------------------------------ options
-struct Options {
-  std::string bundle, input, output;
-  bool info = false, freewheel = false, realtime = false;
-  int block = 512;
-  int rate = 48000;  // --info only
-  std::vector<ParamSetting> params, changes;
+struct Options : host_args::CommonOptions {
+  std::string bundle;
+  bool freewheel = false, realtime = false;
 };
 
 Options parse(int argc, char** argv) {
   Options o;
-  std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw Usage(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--info") {
-      o.info = true;
-    } else if (a == "--freewheel") {
+  // the shared options (--info, --block, --rate, --param, --change: host_args.h), then these
+  const auto positional = host_args::parse_args(argc, argv, o, [&](const std::string& a,
+                                                                   auto&) {
+    if (a == "--freewheel") {
       o.freewheel = true;
     } else if (a == "--realtime") {
       o.realtime = true;
-    } else if (a == "--block") {
-      o.block = int(parse_number(value(), "--block"));
-      if (o.block < 1 || o.block > 1 << 20) throw Usage("--block must be 1..1048576");
-    } else if (a == "--rate") {
-      o.rate = int(parse_number(value(), "--rate"));
-      if (o.rate < 1) throw Usage("--rate must be > 0");
-    } else if (a == "--param") {
-      o.params.push_back(parse_setting(value(), false));
-    } else if (a == "--change") {
-      o.changes.push_back(parse_setting(value(), true));
-    } else if (a.size() > 1 && a[0] == '-') {
-      throw Usage("unknown option " + a);
     } else {
-      positional.push_back(a);
+      return false;
     }
-  }
-  if (o.info ? positional.size() != 1 : positional.size() != 3)
-    throw Usage("usage: star-lv2-host BUNDLE.lv2 in.wav out.wav [--block N] "
-                "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--freewheel] "
-                "[--realtime] | "
-                "BUNDLE.lv2 --info [--rate HZ] [--block N]");
-  o.bundle = positional[0];
-  if (!o.info) {
-    o.input = positional[1];
-    o.output = positional[2];
-  }
-  std::stable_sort(o.changes.begin(), o.changes.end(),
-                   [](const ParamSetting& a, const ParamSetting& b) { return a.frame < b.frame; });
+    return true;
+  });
+  o.bundle = o.finish(positional, "usage: star-lv2-host BUNDLE.lv2 in.wav out.wav [--block N] "
+                   "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--freewheel] "
+                   "[--realtime] | "
+                   "BUNDLE.lv2 --info [--rate HZ] [--block N]");
   return o;
 }
 

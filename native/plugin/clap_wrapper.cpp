@@ -35,37 +35,14 @@
 #include "clap/plugin-factory.h"
 #include "clap/plugin.h"
 #include "clap/process.h"
+#include "clap_extra.h"
 
 namespace {
 
-// Three CLAP 1.1 extensions DPF's copy of the headers lacks; their ABI, as the CLAP spec has it.
-const char kExtPortsConfig[] = "clap.audio-ports-config";
-struct PortsConfig {
-  clap_id id;
-  char name[CLAP_NAME_SIZE];
-  uint32_t input_port_count, output_port_count;
-  bool has_main_input;
-  uint32_t main_input_channel_count;
-  const char* main_input_port_type;
-  bool has_main_output;
-  uint32_t main_output_channel_count;
-  const char* main_output_port_type;
-};
-struct PluginPortsConfig {
-  uint32_t(CLAP_ABI* count)(const clap_plugin_t*);
-  bool(CLAP_ABI* get)(const clap_plugin_t*, uint32_t index, PortsConfig* config);
-  bool(CLAP_ABI* select)(const clap_plugin_t*, clap_id config_id);
-};
-const char kExtTail[] = "clap.tail";
-struct PluginTail {
-  uint32_t(CLAP_ABI* get)(const clap_plugin_t*);
-};
-const char kExtRender[] = "clap.render";
-enum { kRenderRealtime = 0, kRenderOffline = 1 };
-struct PluginRender {
-  bool(CLAP_ABI* has_hard_realtime_requirement)(const clap_plugin_t*);
-  bool(CLAP_ABI* set)(const clap_plugin_t*, int32_t mode);
-};
+using clap_extra::PluginPortsConfig;
+using clap_extra::PluginRender;
+using clap_extra::PluginTail;
+using clap_extra::PortsConfig;
 
 constexpr clap_id kStereoConfig = 1, kMonoConfig = 2;
 
@@ -247,7 +224,7 @@ const PluginPortsConfig kPortsConfig = {
 const PluginRender kRender = {
     [](const clap_plugin_t*) -> bool { return false; },
     [](const clap_plugin_t* p, int32_t mode) -> bool {
-      Instance::of(p).processor->setNonRealtime(mode == kRenderOffline);
+      Instance::of(p).processor->setNonRealtime(mode == clap_extra::kRenderOffline);
       return true;
     }};
 
@@ -328,9 +305,9 @@ const void* CLAP_ABI plugin_extension(const clap_plugin_t*, const char* id) {
   if (std::strcmp(id, CLAP_EXT_LATENCY) == 0) return &kLatency;
   if (std::strcmp(id, CLAP_EXT_STATE) == 0) return &kState;
   if (std::strcmp(id, CLAP_EXT_AUDIO_PORTS) == 0) return &kAudioPorts;
-  if (std::strcmp(id, kExtPortsConfig) == 0) return &kPortsConfig;
-  if (std::strcmp(id, kExtRender) == 0) return &kRender;
-  if (std::strcmp(id, kExtTail) == 0) return &kTail;
+  if (std::strcmp(id, clap_extra::kPortsConfig) == 0) return &kPortsConfig;
+  if (std::strcmp(id, clap_extra::kRender) == 0) return &kRender;
+  if (std::strcmp(id, clap_extra::kTail) == 0) return &kTail;
   return nullptr;
 }
 
