@@ -22,13 +22,16 @@ FLOOR_DB = -80.0
 
 
 def _render(model, x: np.ndarray) -> np.ndarray:
-    """(n,) float32 through the model offline (encode's mean, decode): a causal model's
-    bounce equals its stream, and output index k is the host's output at time k + latency."""
+    """(n,) float32 through the model offline (encode's mean, decode), the same signal in each
+    of its audio channels: (channels, n). A causal model's bounce equals its stream, and output
+    index k is the host's output at time k + latency."""
     import torch
 
+    channels = int(model.config.audio_channels)
+    audio = torch.from_numpy(np.ascontiguousarray(np.tile(x, (1, channels, 1))))
     with torch.inference_mode():
-        latent = model.encode(torch.from_numpy(x[None, None]))
-        return model.decode(latent.mean, num_samples=x.size)[0, 0].numpy()
+        latent = model.encode(audio)
+        return model.decode(latent.mean, num_samples=x.size)[0].numpy()
 
 
 def measure_tail_samples(model, max_seconds: float = MAX_SECONDS,
@@ -43,9 +46,9 @@ def measure_tail_samples(model, max_seconds: float = MAX_SECONDS,
     x = np.zeros(total, np.float32)
     x[:drive] = np.clip(0.3 * noise, -1.0, 1.0)
     driven, silent = _render(model, x), _render(model, np.zeros(total, np.float32))
-    n = min(driven.size, silent.size)
-    moving = np.abs(driven[:n] - silent[:n]) > 10 ** (floor_db / 20) * max(
-        float(np.abs(driven).max()), 1e-9)
+    n = min(driven.shape[-1], silent.shape[-1])
+    moving = (np.abs(driven[:, :n] - silent[:, :n]) > 10 ** (floor_db / 20) * max(
+        float(np.abs(driven).max()), 1e-9)).any(axis=0)
     last = int(np.flatnonzero(moving)[-1]) if moving.any() else 0
     tail = max(0, last + 1 - drive)
     return min(-(-tail // hop) * hop + hop, -(-int(max_seconds * rate) // hop) * hop)
