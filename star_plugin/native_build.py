@@ -237,11 +237,16 @@ def build_native(build_dir=None, jobs: int = 2, plugin: Optional[bool] = False,
     elif plugin and not juce_available():
         raise NativeBuildError("the VST3 plugin needs JUCE's CMake config (on Debian/Ubuntu: "
                                "sudo apt-get install juce-modules-source)")
+    explicit_clap = clap is True
     if clap is None:
         clap = dpf_available()
     elif clap and not dpf_available():
         raise NativeBuildError("the CLAP plugin needs the CLAP headers of the DISTRHO Plugin "
                                "Framework (on Debian/Ubuntu: sudo apt-get install dpf-source)")
+    if explicit_clap and not plugin:
+        raise NativeBuildError("STAR.clap is the plugins' JUCE processor behind a CLAP entry: "
+                               "it is built with the VST3 and LV2 (drop --no-vst3, or install "
+                               "juce-modules-source)")
     build = Path(build_dir or DEFAULT_BUILD_DIR).resolve()
     build.mkdir(parents=True, exist_ok=True)
     library = ort_library()

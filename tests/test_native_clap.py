@@ -348,3 +348,13 @@ def test_clap_worker_thread_switch_while_playing_asks_for_a_restart(clap, export
                       "--change", "8000:worker_thread=1")
     assert summary["params"]["worker_thread"] == 1.0
     assert summary["restart_requests"] >= 1
+
+
+def test_requiring_the_clap_without_the_plugins_says_why(clap, tmp_path):
+    """`star plugin build --clap --no-vst3`: STAR.clap is the plugins' processor, so asking
+    for it without them is an error naming the flag, before anything is configured."""
+    from star_plugin.native_build import NativeBuildError, build_native
+
+    with pytest.raises(NativeBuildError, match="--no-vst3"):
+        build_native(tmp_path / "build", plugin=False, clap=True)
+    assert not (tmp_path / "build").exists()
