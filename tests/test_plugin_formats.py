@@ -18,8 +18,8 @@ pytest.importorskip("onnx")
 import test_native_clap as clap_host  # noqa: E402
 import test_native_lv2 as lv2_host  # noqa: E402
 from test_native_clap import clap  # noqa: E402,F401  (session fixtures)
-from test_native_engine import (TOLERANCE, _compensated_engine, _load, _signal,  # noqa: E402
-                                exports, native, vst3)
+from test_native_engine import TOLERANCE, _compensated_engine, _load, _signal  # noqa: E402
+from test_native_engine import exports, native, vst3  # noqa: E402,F401  (session fixtures)
 from test_native_lv2 import lv2  # noqa: E402,F401
 
 BLOCKS = (1, 64, 512, 8192)

@@ -42,7 +42,6 @@ def test_export_writes_the_measured_tail(tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from conftest import V2_HARMONIC, tiny_model
-
     from star_plugin.export.exporter import export_model
 
     vae = tiny_model(seed=5, **V2_HARMONIC)
