@@ -358,3 +358,20 @@ def test_requiring_the_clap_without_the_plugins_says_why(clap, tmp_path):
     with pytest.raises(NativeBuildError, match="--no-vst3"):
         build_native(tmp_path / "build", plugin=False, clap=True)
     assert not (tmp_path / "build").exists()
+
+
+def test_clap_texture_file_is_saved_with_the_session(clap, exports, tmp_path):  # noqa: F811
+    """Texture Source "File" in a CLAP session: the state (clap.state) holds the file, so a
+    session saved with it and reopened without $STAR_TEXTURE sounds the same; without the
+    file the same settings sound different."""
+    d = exports["phase-vocoder"]
+    x = _signal(2, 16000, seed=27)
+    state = tmp_path / "session.state"
+    saved, _ = _run(clap, d, x, 16000, tmp_path, 512, "--param", "texture_amount=1",
+                    "--save-state", state, texture=_texture(tmp_path))
+    assert b"texture_file" in state.read_bytes()
+    reopened, summary = _run(clap, d, x, 16000, tmp_path, 512, "--load-state", state)
+    assert summary["params"]["texture_amount"] == 1.0
+    assert np.array_equal(reopened, saved)
+    untextured, _ = _run(clap, d, x, 16000, tmp_path, 512, "--param", "texture_amount=1")
+    assert np.abs(untextured - saved).max() > 0.01

@@ -3,6 +3,7 @@
 //   star-clap-host PLUGIN.clap in.wav out.wav [--block N] [--param KEY=VALUE ...]
 //                  [--change FRAME:KEY=VALUE ...] [--without EXTENSION|all ...]
 //                  [--offline] [--reset-after] [--realtime]
+//                  [--load-state FILE] [--save-state FILE]
 //   star-clap-host PLUGIN.clap --info [--rate HZ] [--block N] [--param KEY=VALUE ...]
 //
 // It dlopens the plugin, calls clap_entry's init with the file's path, takes the plugin
@@ -31,6 +32,8 @@
 // bounce does. --reset-after processes the file a second time after plugin->reset() and
 // writes that pass (a real reset makes it equal the first). --realtime paces the blocks like
 // an audio callback (a live session).
+// --load-state loads a state (clap.state) before the --params, as a DAW restores a session;
+// --save-state writes the plugin's state after the run, as a DAW saves one.
 // --info activates at --rate (default 48000) without processing: the plugin's id, name,
 // parameters and latency at that rate. A JSON summary goes to stdout; errors are one line on stderr, exit status 1 (2: usage).
 #include <dlfcn.h>
@@ -50,6 +53,7 @@
 #include "clap/ext/audio-ports.h"
 #include "clap/ext/latency.h"
 #include "clap/ext/params.h"
+#include "clap/ext/state.h"
 #include "clap/ext/thread-check.h"
 #include "clap/host.h"
 #include "clap/plugin-factory.h"
@@ -208,6 +212,15 @@ const Param& find_param(const std::vector<Param>& params, const std::string& key
   throw std::runtime_error("the plugin has no parameter '" + key + "' (it has: " + known + ")");
 }
 
+// A state file for --load-state / --save-state, closed when done.
+struct StateFile {
+  FILE* f;
+  StateFile(const std::string& path, const char* mode) : f(std::fopen(path.c_str(), mode)) {
+    if (f == nullptr) throw std::runtime_error("cannot open the state file '" + path + "'");
+  }
+  ~StateFile() { std::fclose(f); }
+};
+
 template <class T>
 const T* plugin_extension(const clap_plugin_t* plugin, const char* id) {
   return static_cast<const T*>(plugin->get_extension(plugin, id));
@@ -223,6 +236,7 @@ void run_callbacks(const clap_plugin_t* plugin) {
 struct Options : host_args::CommonOptions {
   std::string plugin;
   bool offline = false, reset_after = false, realtime = false;
+  std::string load_state, save_state;  // --load-state F, --save-state F (clap.state)
 };
 
 Options parse(int argc, char** argv) {
@@ -236,6 +250,10 @@ Options parse(int argc, char** argv) {
       o.reset_after = true;
     } else if (a == "--realtime") {
       o.realtime = true;
+    } else if (a == "--load-state") {
+      o.load_state = value();
+    } else if (a == "--save-state") {
+      o.save_state = value();
     } else if (a == "--without") {
       const std::string id = value();
       const char* known[] = {"all", CLAP_EXT_LATENCY, CLAP_EXT_PARAMS, CLAP_EXT_THREAD_CHECK,
@@ -253,7 +271,8 @@ Options parse(int argc, char** argv) {
   });
   o.plugin = o.finish(positional, "usage: star-clap-host PLUGIN.clap in.wav out.wav [--block N] "
                    "[--param KEY=VALUE ...] [--change FRAME:KEY=VALUE ...] [--without EXT ...] "
-                   "[--offline] [--reset-after] [--realtime] | "
+                   "[--offline] [--reset-after] [--realtime] [--load-state F] "
+                   "[--save-state F] | "
                    "PLUGIN.clap --info "
                    "[--rate HZ] [--block N] [--param KEY=VALUE ...]");
   return o;
@@ -308,6 +327,17 @@ int run(const Options& o) {
   for (uint32_t i = 0, n = params_ext ? params_ext->count(plugin) : 0; i < n; ++i) {
     Param p{};
     if (params_ext->get_info(plugin, i, &p.info)) params.push_back(p);
+  }
+  // --load-state: a saved session's plugin state, before the --params (clap.state)
+  const auto* state = plugin_extension<clap_plugin_state_t>(plugin, CLAP_EXT_STATE);
+  if (!o.load_state.empty()) {
+    if (state == nullptr) throw std::runtime_error("--load-state: the plugin has no clap.state");
+    StateFile file(o.load_state, "rb");
+    clap_istream_t in_stream{&file, [](const clap_istream_t* st, void* buffer, uint64_t size) {
+      return int64_t(std::fread(buffer, 1, size_t(size), static_cast<StateFile*>(st->ctx)->f));
+    }};
+    if (!state->load(plugin, &in_stream))
+      throw std::runtime_error("the plugin refused the state in '" + o.load_state + "'");
   }
   EventList flush;
   for (const ParamSetting& s : o.params) flush.add(find_param(params, s.key).info.id, s.value);
@@ -428,6 +458,16 @@ int run(const Options& o) {
   plugin->deactivate(plugin);
   run_callbacks(plugin);
   describe_params();
+  if (!o.save_state.empty()) {  // --save-state: what a DAW stores in its session
+    if (state == nullptr) throw std::runtime_error("--save-state: the plugin has no clap.state");
+    StateFile file(o.save_state, "wb");
+    clap_ostream_t out_stream{&file, [](const clap_ostream_t* st, const void* buffer,
+                                        uint64_t size) {
+      return int64_t(std::fwrite(buffer, 1, size_t(size), static_cast<StateFile*>(st->ctx)->f));
+    }};
+    if (!state->save(plugin, &out_stream))
+      throw std::runtime_error("the plugin could not save its state");
+  }
   plugin->destroy(plugin);
   entry->deinit();
   // (the library stays loaded: plugins may keep static destructors registered)

@@ -143,6 +143,8 @@ StarProcessor::StarProcessor()
   worker_ = parameters_.getRawParameterValue("worker_thread");
   parameters_.addParameterListener("texture_source", this);
   parameters_.addParameterListener("worker_thread", this);
+  if (user_texture_ != juce::File())  // $STAR_TEXTURE: saved with the session like a picked file
+    parameters_.state.setProperty("texture_file", user_texture_.getFullPathName(), nullptr);
   {
     // Load once now, at the model's rate, so the host sees a latency before prepareToPlay.
     // Without a model (a bundle built with --model none and no $STAR_MODEL_DIR; JUCE's LV2
