@@ -131,4 +131,19 @@ std::vector<std::string> parse_args(int argc, char** argv, Options& o, Own&& own
   return positional;
 }
 
+// A host's main(): run(parse(argc, argv)); a Usage error exits 2, any other error 1, each
+// as one line on stderr that starts with the host's name.
+template <class Parse, class Run>
+int main_of(const char* name, int argc, char** argv, Parse parse, Run run) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const Usage& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 1;
+  }
+}
+
 }  // namespace host_args

@@ -454,14 +454,4 @@ int run(const Options& o) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(parse(argc, argv));
-  } catch (const Usage& e) {
-    std::fprintf(stderr, "star-lv2-host: %s\n", e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "star-lv2-host: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return host_args::main_of("star-lv2-host", argc, argv, parse, run); }
