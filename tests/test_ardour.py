@@ -9,10 +9,13 @@ WAV through the master bus. HOME and the XDG folders point into the test's temp 
 HOME is replaced by an empty folder that must stay empty.
 
 What "equal" can mean in a DAW. A plugin instance processes everything the host feeds it from
-its last reset on: Ardour's export feeds STAR the silence of the engine's idle cycles (the
-Dummy backend runs in real time until the export starts: a number of cycles that differs from
-run to run), the export pre-roll (2 s) and the latency pre-roll, and only then the region's
-first sample. That silence is a whole number of periods minus the plugin's latency L
+its last reset on. Before an export the Dummy backend runs in real time (a number of idle
+cycles that differs from run to run); STAR starts every offline render from silence (it resets
+when the host switches to offline processing), so in an export it is fed the export pre-roll
+(2 s) and the latency pre-roll, and only then the region's first sample (before that reset,
+exports of one session with a recurrent model differed by as much as the signal:
+test_ardour_bounces_of_a_model_with_memory_are_reproducible). That silence is a whole number
+of periods minus the plugin's latency L
 (Session::process_export_fw: the pre-rolls are whole cycles; the disk reader starts the region
 L samples before the end of the latency pre-roll). STAR's output depends on it: its frames are
 cut on a grid that starts at the reset, and a model with recurrent or phase state carries it
@@ -258,8 +261,8 @@ def test_ardour_mono_track(ardour, built, models, tmp_path, monkeypatch):
 def test_ardour_16k_model_at_48k(ardour, built, models, tmp_path, monkeypatch):
     """STAR's own rate, 16 kHz, in a 48 kHz session (libsoxr 3:1): the plugin's frame period is
     3 x hop host samples, which 1024 does not divide, so the frame grid's phase under the region
-    depends on the number of idle cycles before the export (it differs between runs): the
-    export equals star-engine-cli after exactly one of the possible silences."""
+    depends on the silence fed before it: the export equals star-engine-cli after exactly one
+    of the possible silences."""
     case = Case(built, "vst3", models[16000], tmp_path, monkeypatch, 48000, 1024, 2)
     manifest = json.loads((case.model / "manifest.json").read_text())["model"]
     ratio, rest = divmod(case.rate, manifest["sample_rate"])
@@ -296,3 +299,23 @@ def test_ardour_finds_lv2_plugins_along_lv2_path(ardour, tmp_path, monkeypatch):
     y, rate = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)
     assert rate == 48000 and np.array_equal(y, x)
     assert list((tmp_path / "outer-home").rglob("*")) == []
+
+
+def test_ardour_bounces_of_a_model_with_memory_are_reproducible(ardour, built, tmp_path,
+                                                                monkeypatch):
+    """A model with recurrent state (STAR's kind) remembers what the host fed it before the
+    region, and Ardour runs a varying number of idle cycles before an export: the plugin
+    starts every offline render from silence, so three exports of one session are identical
+    (without that reset they differed by as much as the signal)."""
+    from star_plugin.export.exporter import export_model
+
+    model = tmp_path / "recurrent"
+    export_model(tiny_model(seed=3), model, scan_body="scan")  # Mamba: state kept for ever
+    exports = []
+    for k in range(3):
+        (tmp_path / f"render{k}").mkdir()
+        case = Case(built, "vst3", model, tmp_path / f"render{k}", monkeypatch, 48000, 1024, 2)
+        y, _ = case.render()
+        exports.append(y)
+    assert np.abs(exports[0]).max() > 1e-2, "the export is silent"
+    assert all(np.array_equal(y, exports[0]) for y in exports[1:])

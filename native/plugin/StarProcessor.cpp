@@ -457,6 +457,15 @@ void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
   juce::ScopedNoDenormals no_denormals;
   const int n = buffer.getNumSamples();
   const int channels = juce::jmin(buffer.getNumChannels(), star::kMaxChannels);
+  const bool offline = isNonRealtime();
+  if (offline && !was_offline_ && chain_.processor) {
+    // A bounce starts: from silence, like a fresh instance, so that it does not depend on
+    // what the host played before (Ardour runs a varying number of idle cycles first).
+    // Offline rendering may block; this never runs in real time.
+    std::lock_guard<std::mutex> lock(service_mutex_);
+    reset_streams();
+  }
+  was_offline_ = offline;
   if (isNonRealtime() && (rebuild_wanted_.load() || (worker_->load() > 0.5f) != chain_.worker ||
                           texture_generation_.load() != texture_loaded_generation_)) {
     // Offline rendering may block: apply what the parameters ask for before this block (an

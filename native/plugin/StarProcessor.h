@@ -105,6 +105,7 @@ class StarProcessor : public juce::AudioProcessor,
   void take_handover();  // the audio thread
   double host_rate_ = 0.0;
   bool rate_ok_ = false, prepared_ = false;
+  bool was_offline_ = false;  // the audio thread's: the last block's isNonRealtime()
 
   // The service thread: texture loads and worker-mode rebuilds, off the audio thread.
   mutable std::mutex service_mutex_;  // guards chain_ swaps, texture state, status strings
