@@ -247,7 +247,7 @@ class LatentMorph:
     def reset(self) -> None:
         """Back to frame 0, parameters at their targets (no glide at the start)."""
         self.frame = 0
-        self._current = self._targets(self._params)
+        self._current = self._targets(self._params)  # (apply at frame 0 takes the targets anew)
         self._run_mean = None
         self._run_var = None
 

@@ -43,7 +43,7 @@ Quirks met on Ardour 7.3 (Debian 1:7.3.0+ds0-1), each handled here:
   the crashes (``export_crashes``). A Lua error or an exit status is never retried.
 * Ardour connects a new track's outputs to the master bus asynchronously (its auto-connect
   thread). Under CPU load the create step saved the session before that happened: every
-  export of such a session was all zero (half the cases with two busy processes beside the
+  export of such a session was all zero (6 of the 10 STAR cases with two busy processes beside the
   test), although a debug log inside the plugin showed it fed the file and returning sound in
   every block. The create step connects the track to the master itself and checks it (then
   0 silent exports in 11 cases under the same load).

@@ -675,14 +675,8 @@ struct Engine::Impl {
     delete texture_pending.exchange(next, std::memory_order_acq_rel);  // one never taken is dropped
   }
 
-  // LatentMorph.reset: frame 0, the smoothed controls at their targets.
-  void reset_morph() {
-    frame = 0;
-    current[0] = target_structure.load(std::memory_order_relaxed);
-    current[1] = target_texture.load(std::memory_order_relaxed);
-    current[2] = target_temperature.load(std::memory_order_relaxed);
-    current[3] = 1.0f;
-  }
+  // LatentMorph.reset: frame 0 (where run_morph starts the smoothed controls at their targets).
+  void reset_morph() { frame = 0; }
 
   // LatentMorph.apply for `frames` frames: smooth the controls frame by frame, pick the source
   // frames, run the morph graph (mean, logsigma -> z).

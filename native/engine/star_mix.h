@@ -29,17 +29,15 @@ class DryWetMix {
     latency_ = std::max(0, latency);
     ring_.assign(size_t(channels_), std::vector<float>(size_t(std::max(1, latency_)), 0.0f));
     delayed_.assign(size_t(channels_), std::vector<float>(size_t(max_block_), 0.0f));
-    reset(1.0f, 0.0f);
+    reset();
   }
 
-  // Back to silence in the delay line; the gains start at (wet, dry) without a ramp. Until
-  // the first mix() nothing has sounded, so the first mix() starts at its own targets (a
-  // host may set parameters between reset and playback, e.g. an LV2 session's restore).
-  void reset(float wet, float dry) {
+  // Back to silence in the delay line. Until the next mix() nothing has sounded, so that
+  // mix() starts at its own gains without a ramp (a host may set parameters between reset and
+  // playback, e.g. an LV2 session's restore).
+  void reset() {
     for (auto& ring : ring_) std::fill(ring.begin(), ring.end(), 0.0f);
     pos_ = 0;
-    gains_[0] = wet;
-    gains_[1] = dry;
     started_ = false;
   }
 

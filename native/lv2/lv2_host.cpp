@@ -195,12 +195,11 @@ struct AtomBuffer {
 };
 
 struct Patch {
-  LV2_URID object, set, property, value, flt, sequence, chunk, frame;
+  LV2_URID set, property, value, chunk, frame;
   explicit Patch(UridTable& t)
-      : object(t.map(LV2_ATOM__Object)), set(t.map(LV2_PATCH__Set)),
-        property(t.map(LV2_PATCH__property)), value(t.map(LV2_PATCH__value)),
-        flt(t.map(LV2_ATOM__Float)), sequence(t.map(LV2_ATOM__Sequence)),
-        chunk(t.map(LV2_ATOM__Chunk)), frame(t.map(LV2_ATOM__frameTime)) {}
+      : set(t.map(LV2_PATCH__Set)), property(t.map(LV2_PATCH__property)),
+        value(t.map(LV2_PATCH__value)), chunk(t.map(LV2_ATOM__Chunk)),
+        frame(t.map(LV2_ATOM__frameTime)) {}
 };
 
 // The input sequence holding one patch:Set per (parameter URID, value), at frame 0.

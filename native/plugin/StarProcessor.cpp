@@ -324,7 +324,6 @@ void StarProcessor::service_loop() {
           next->latency = next->chain.processor->latency_samples();
           next->chunk = next->chain.processor->max_block();
           next->mix.prepare(next->chain.channels, next->chunk, next->latency);
-          next->mix.reset(target_wet(), target_dry());
           push_morph(*next->chain.engine);
           next->chain.processor->reset();
           pending_ = std::move(next);
@@ -443,7 +442,7 @@ void StarProcessor::reset_streams() {
     push_morph(*chain_.engine);  // the smoothed controls start at the current values
     chain_.processor->reset();
   }
-  mix_.reset(target_wet(), target_dry());
+  mix_.reset();
 }
 
 float StarProcessor::target_wet() const {
@@ -466,8 +465,8 @@ void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
     reset_streams();
   }
   was_offline_ = offline;
-  if (isNonRealtime() && (rebuild_wanted_.load() || (worker_->load() > 0.5f) != chain_.worker ||
-                          texture_generation_.load() != texture_loaded_generation_)) {
+  if (offline && ((worker_->load() > 0.5f) != chain_.worker ||
+                  texture_generation_.load() != texture_loaded_generation_)) {
     // Offline rendering may block: apply what the parameters ask for before this block (an
     // empty block too: LV2 hosts apply a restored state with one).
     std::lock_guard<std::mutex> lock(service_mutex_);
@@ -480,7 +479,7 @@ void StarProcessor::processBlock(juce::AudioBuffer<float>& buffer, juce::MidiBuf
     return;
   }
   if (handover_ready_.load(std::memory_order_acquire)) take_handover();
-  if (chain_.threaded != nullptr) chain_.threaded->set_wait_for_worker(isNonRealtime());
+  if (chain_.threaded != nullptr) chain_.threaded->set_wait_for_worker(offline);
   for (int done = 0; done < n;) {
     const int m = juce::jmin(n - done, chunk_);
     float* io[star::kMaxChannels];
